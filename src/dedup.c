@@ -1,0 +1,1182 @@
+/* dedup.c - exactly-once claims on event keys, in a Berkeley DB environment.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * Layout of state_dir: the environment's region files (__db.*), its
+ * registry (__db.register), write-ahead logs (log.*), the btree dedup.db
+ * and dedup.lock (see lock_file_take(), boot_check()). Every file is 0600,
+ * the directory 0700.
+ *
+ * Each public operation is one or more short transactions run by
+ * run_txn(), which retries lock conflicts and timeouts a bounded number of
+ * times and, once per operation, reopens the environment when it has been
+ * recovered or panicked under us (DB_RUNRECOVERY).
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <db.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+#include "dedup.h"
+#include "ids.h"
+#include "log.h"
+
+#define DB_FILE			"dedup.db"
+#define LOCK_FILE		"dedup.lock"
+#define REGISTRY_FILE		"__db.register"
+#define BOOT_ID_PATH		"/proc/sys/kernel/random/boot_id"
+#define BOOT_ID_LEN		36
+
+/* Dedup keys start with a provider name; this one cannot collide. */
+#define META_KEY		"\001payhook:last-purge"
+#define META_KEY_LEN		(sizeof(META_KEY) - 1)
+
+#define KEY_MAX			1024
+#define ID_SIZE			(PH_ULID_LEN + 1)
+
+#define DEFAULT_WAIT_MS		10000
+#define DEFAULT_TIMEOUT_S	120
+#define DEFAULT_RETENTION_D	30
+
+/*
+ * DB_REGISTER|DB_RECOVER: an opener that finds the registry slot of a dead
+ * process panics the environment and recovers it; live processes then see
+ * DB_RUNRECOVERY and reopen (run_txn). Not DB_FAILCHK, which would try
+ * failchk first: in 5.3.28 its attach spins forever on a region mutex the
+ * dead process held, where recovery takes no mutex at all. failchk is run
+ * instead by live processes, on lock conflicts (see LOCK_WAIT_US).
+ */
+#define ENV_FLAGS	(DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | \
+			 DB_INIT_MPOOL | DB_INIT_TXN | DB_REGISTER | \
+			 DB_RECOVER)
+#define LG_MAX			(1024 * 1024)
+/* Approximate number of processes in the environment at once; slots of
+ * dead processes are reclaimed (failchk needs the table). */
+#define THREAD_COUNT		256
+/*
+ * Lock waits. Berkeley DB enforces lock timeouts only when some process
+ * runs the deadlock detector, so a lone waiter behind a dead holder would
+ * sleep forever. Our transactions therefore never wait (DB_TXN_NOWAIT):
+ * a conflict aborts, backs off and retries, running failchk (which frees
+ * locks and aborts transactions of dead processes) every FAILCHK_US of
+ * conflict, and gives up after LOCK_WAIT_US. The environment's own timeouts
+ * and detector still guard waits we do not control (DB->open).
+ */
+#define LOCK_WAIT_US		5000000
+#define FAILCHK_US		500000
+#define LOCK_TIMEOUT_US		1000000
+#define TXN_TIMEOUT_US		5000000
+/* How long recovery waits for the processes it panicked to notice. */
+#define REG_TIMEOUT_US		100000
+#define OPEN_ATTEMPTS		10	/* deadlocks in DB->open, recoveries */
+#define CKP_MIN			5
+
+#define CLAIM_PAUSE_MIN_US	2000
+#define CLAIM_PAUSE_MAX_US	50000
+
+#define PURGE_INTERVAL_S	3600
+#define PURGE_BATCH		100
+#define PURGE_SCAN		1000
+
+/* Not a Berkeley DB code (those are -30800 .. -30999). */
+#define PH_EBADREC		(-29999)
+
+/* Record value: a fixed 51-byte big-endian layout.
+ *   0 version, 1 state, 2-3 zero, 4-7 owner pid, 8-15 time (s since the
+ *   epoch, signed), 16-23 owner token, 24-50 event id (NUL padded). */
+#define REC_VERSION		1
+#define REC_SIZE		51
+
+enum rec_state {
+	REC_PENDING = 1,
+	REC_DONE = 2,
+	REC_META = 3,		/* META_KEY only: time is the last purge */
+};
+
+struct rec {
+	enum rec_state state;
+	uint32_t pid;
+	int64_t created;
+	uint64_t token;
+	char id[ID_SIZE];
+};
+
+struct ph_dedup {
+	char *dir;
+	char *db_path;			/* for messages */
+	struct ph_dedup_options opt;	/* defaults applied */
+	DB_ENV *env;			/* NULL after a failed reopen */
+	DB *db;
+	pid_t pid;			/* the opener: not fork-safe */
+	/* Random per handle: tells this handle's pending records from those
+	 * of an earlier process that had the same pid. */
+	uint64_t token;
+	u_int32_t ckp_kbyte;
+};
+
+typedef int (*txn_fn)(struct ph_dedup *dd, DB_TXN *txn, void *arg,
+		      const char **what_r);
+
+static void
+put_be(uint8_t *p, uint64_t v, unsigned n)
+{
+	while (n-- > 0) {
+		p[n] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+rec_encode(const struct rec *r, uint8_t *out)
+{
+	memset(out, 0, REC_SIZE);
+	out[0] = REC_VERSION;
+	out[1] = (uint8_t)r->state;
+	put_be(out + 4, r->pid, 4);
+	put_be(out + 8, (uint64_t)r->created, 8);
+	put_be(out + 16, r->token, 8);
+	memcpy(out + 24, r->id, ID_SIZE - 1);
+}
+
+static bool
+rec_decode(const DBT *d, struct rec *r)
+{
+	const uint8_t *p = d->data;
+
+	if (d->size != REC_SIZE || p[0] != REC_VERSION)
+		return false;
+	if (p[1] != REC_PENDING && p[1] != REC_DONE && p[1] != REC_META)
+		return false;
+	r->state = p[1];
+	r->pid = (uint32_t)get_be(p + 4, 4);
+	r->created = (int64_t)get_be(p + 8, 8);
+	r->token = get_be(p + 16, 8);
+	memcpy(r->id, p + 24, ID_SIZE);
+	return r->id[ID_SIZE - 1] == '\0';
+}
+
+static void
+dbt_set(DBT *dbt, const void *data, size_t len)
+{
+	memset(dbt, 0, sizeof(*dbt));
+	dbt->data = (void *)data;
+	dbt->size = (u_int32_t)len;
+}
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+sleep_us(uint64_t us)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(us / 1000000),
+		.tv_nsec = (long)(us % 1000000) * 1000,
+	};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Pause before retrying a lock conflict: 250 us doubling to 8 ms, plus a
+ * per-process term so two retrying processes do not collide in lockstep. */
+static void
+backoff(unsigned attempt)
+{
+	uint64_t us = 250u << (attempt < 5 ? attempt : 5);
+
+	sleep_us(us + (uint64_t)(getpid() % 250));
+}
+
+static bool
+pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return false;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* failchk: identify threads of control. The process is single-threaded. */
+static void
+bdb_thread_id(DB_ENV *env, pid_t *pid_r, db_threadid_t *tid_r)
+{
+	(void)env;
+	if (pid_r != NULL)
+		*pid_r = getpid();
+	if (tid_r != NULL)
+		*tid_r = pthread_self();
+}
+
+static int
+bdb_is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	return pid_alive(pid);
+}
+
+static void
+bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	const struct ph_dedup *dd = env->app_private;
+
+	(void)pfx;
+	ph_log_warn("Berkeley DB (%s): %s", dd != NULL ? dd->dir : "?", msg);
+}
+
+static void
+bdb_msgcall(const DB_ENV *env, const char *msg)
+{
+	const struct ph_dedup *dd = env->app_private;
+
+	ph_log_info("Berkeley DB (%s): %s", dd != NULL ? dd->dir : "?", msg);
+}
+
+static int
+dir_prepare(const char *dir, struct ph_error *err)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return ph_error_set(err, "mkdir(%s) failed: %s", dir,
+				    strerror(errno));
+	if (stat(dir, &st) != 0)
+		return ph_error_set(err, "stat(%s) failed: %s", dir,
+				    strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ph_error_set(err, "%s is not a directory", dir);
+	return 0;
+}
+
+static bool
+boot_id_read(char *out)
+{
+	char buf[BOOT_ID_LEN + 2];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf));
+	(void)close(fd);
+	if (n != BOOT_ID_LEN + 1 || buf[BOOT_ID_LEN] != '\n')
+		return false;
+	memcpy(out, buf, BOOT_ID_LEN + 1);
+	return true;
+}
+
+static bool
+boot_id_recorded(int fd, const char *boot_id)
+{
+	char buf[BOOT_ID_LEN + 2];
+
+	return pread(fd, buf, sizeof(buf), 0) == BOOT_ID_LEN + 1 &&
+	       memcmp(buf, boot_id, BOOT_ID_LEN + 1) == 0;
+}
+
+/*
+ * The lock file, flock()ed: exclusively around DB_ENV->open, shared around
+ * DB_ENV->close. DB_REGISTER has a race of its own: an opener reads the
+ * registry slot of a process that is closing, the closer empties the slot
+ * and drops its lock, the opener then finds the slot unlocked, takes the
+ * closer for dead and recovers the environment under everybody's feet.
+ * Opens are serialised by Berkeley DB anyway; closes may overlap.
+ *
+ * Returns the open, locked descriptor, or -1 with err set.
+ */
+static int
+lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
+{
+	char *path = ph_xasprintf("%s/%s", dd->dir, LOCK_FILE);
+	int fd, r;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		ph_error_set(err, "open(%s) failed: %s", path,
+			     strerror(errno));
+		free(path);
+		return -1;
+	}
+	while ((r = flock(fd, op)) != 0 && errno == EINTR)
+		;
+	if (r != 0) {
+		ph_error_set(err, "flock(%s) failed: %s", path,
+			     strerror(errno));
+		(void)close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
+/*
+ * DB_REGISTER runs recovery only when a registered process died. Region
+ * files are ordinary files and survive a reboot; after a power cut their
+ * contents (cached pages, mutexes) may be torn although no process was
+ * registered, and pages of durable commits may never have reached
+ * dedup.db. So the first open after each boot removes the registry, which
+ * makes DB_ENV->open run recovery from the logs, and records the boot id
+ * in the lock file once the open succeeded. Called with the lock held.
+ */
+static int
+boot_check(struct ph_dedup *dd, int lockfd, char *boot_id, bool *fresh_r,
+	   struct ph_error *err)
+{
+	char *reg;
+
+	*fresh_r = false;
+	if (!boot_id_read(boot_id) || boot_id_recorded(lockfd, boot_id))
+		return 0;	/* no boot id: rely on DB_REGISTER alone */
+	reg = ph_xasprintf("%s/%s", dd->dir, REGISTRY_FILE);
+	if (unlink(reg) != 0 && errno != ENOENT) {
+		ph_error_set(err, "unlink(%s) failed: %s", reg,
+			     strerror(errno));
+		free(reg);
+		return -1;
+	}
+	free(reg);
+	*fresh_r = true;
+	return 0;
+}
+
+static void
+boot_mark(struct ph_dedup *dd, int lockfd, const char *boot_id)
+{
+	/* Not synced: if the mark is lost, the next open recovers again. */
+	if (pwrite(lockfd, boot_id, BOOT_ID_LEN + 1, 0) != BOOT_ID_LEN + 1 ||
+	    ftruncate(lockfd, BOOT_ID_LEN + 1) != 0)
+		ph_log_warn("write(%s/%s) failed: %s", dd->dir, LOCK_FILE,
+			    strerror(errno));
+}
+
+static int
+env_configure(struct ph_dedup *dd, DB_ENV *env, struct ph_error *err)
+{
+	const char *what;
+	int ret;
+
+	env->app_private = dd;
+	env->set_errcall(env, bdb_errcall);
+	env->set_msgcall(env, bdb_msgcall);
+	if ((ret = env->set_thread_count(env, THREAD_COUNT)) != 0)
+		what = "set_thread_count";
+	else if ((ret = env->set_thread_id(env, bdb_thread_id)) != 0)
+		what = "set_thread_id";
+	else if ((ret = env->set_isalive(env, bdb_is_alive)) != 0)
+		what = "set_isalive";
+	else if ((ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0)
+		what = "set_lk_detect";
+	else if ((ret = env->set_timeout(env, LOCK_TIMEOUT_US,
+					 DB_SET_LOCK_TIMEOUT)) != 0)
+		what = "set_timeout(lock)";
+	else if ((ret = env->set_timeout(env, TXN_TIMEOUT_US,
+					 DB_SET_TXN_TIMEOUT)) != 0)
+		what = "set_timeout(txn)";
+	else if ((ret = env->set_timeout(env, REG_TIMEOUT_US,
+					 DB_SET_REG_TIMEOUT)) != 0)
+		what = "set_timeout(register)";
+	/* Conflicts under DB_TXN_NOWAIT and timeouts answer
+	 * DB_LOCK_NOTGRANTED rather than DB_LOCK_DEADLOCK. */
+	else if ((ret = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0)
+		what = "set_flags(DB_TIME_NOTGRANTED)";
+	else if ((ret = env->set_lg_max(env, LG_MAX)) != 0)
+		what = "set_lg_max";
+	else if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
+		what = "log_set_config(DB_LOG_AUTO_REMOVE)";
+	else
+		return 0;
+	return ph_error_set(err, "DB_ENV->%s(%s) failed: %s", what, dd->dir,
+			    db_strerror(ret));
+}
+
+static bool
+retryable(int ret)
+{
+	return ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED;
+}
+
+/* Returns 0, or a Berkeley DB error code with err set. */
+static int
+db_open(struct ph_dedup *dd, DB_ENV *env, DB **db_r, struct ph_error *err)
+{
+	DB *db;
+	int ret;
+
+	for (unsigned attempt = 1;; attempt++) {
+		if ((ret = db_create(&db, env, 0)) != 0) {
+			ph_error_set(err, "db_create(%s) failed: %s",
+				     dd->db_path, db_strerror(ret));
+			return ret;
+		}
+		ret = db->open(db, NULL, DB_FILE, NULL, DB_BTREE,
+			       DB_CREATE | DB_AUTO_COMMIT, 0600);
+		if (ret == 0) {
+			*db_r = db;
+			return 0;
+		}
+		(void)db->close(db, 0);
+		if (!retryable(ret) || attempt >= OPEN_ATTEMPTS) {
+			ph_error_set(err, "DB->open(%s) failed: %s",
+				     dd->db_path, db_strerror(ret));
+			return ret;
+		}
+		backoff(attempt);
+	}
+}
+
+static void
+env_close(struct ph_dedup *dd)
+{
+	struct ph_error err;
+	int lockfd;
+
+	/* Durability comes from the log; dirty pages stay in the shared
+	 * cache for the next checkpoint, so closing need not sync. */
+	if (dd->db != NULL)
+		(void)dd->db->close(dd->db, DB_NOSYNC);
+	dd->db = NULL;
+	if (dd->env == NULL)
+		return;
+	/* Without the lock the close is still right, only racier. */
+	lockfd = lock_file_take(dd, LOCK_SH, &err);
+	/* XXX A panicked environment cannot be freed: DB_ENV->close only
+	 * closes its files and returns, leaving ~10 KiB and the old region
+	 * mappings behind. Panics are rare (a process died inside it). */
+	(void)dd->env->close(dd->env, 0);
+	dd->env = NULL;
+	if (lockfd >= 0)
+		(void)close(lockfd);
+}
+
+/* Returns 0, DB_RUNRECOVERY if the environment was recovered under us
+ * while we opened it (worth another try), or -1; err set unless 0. */
+static int
+env_open_once(struct ph_dedup *dd, struct ph_error *err)
+{
+	char boot_id[BOOT_ID_LEN + 1];
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	u_int32_t lg_max;
+	bool fresh;
+	int ret, rc = -1, lockfd;
+
+	if ((lockfd = lock_file_take(dd, LOCK_EX, err)) < 0)
+		return -1;
+	if (boot_check(dd, lockfd, boot_id, &fresh, err) != 0)
+		goto out;
+	if ((ret = db_env_create(&env, 0)) != 0) {
+		ph_error_set(err, "db_env_create(%s) failed: %s", dd->dir,
+			     db_strerror(ret));
+		goto out;
+	}
+	if (env_configure(dd, env, err) != 0)
+		goto out;
+	if ((ret = env->open(env, dd->dir, ENV_FLAGS, 0600)) != 0) {
+		ph_error_set(err, "DB_ENV->open(%s) failed: %s", dd->dir,
+			     db_strerror(ret));
+		if (ret == DB_RUNRECOVERY)
+			rc = ret;
+		goto out;
+	}
+	if (fresh)
+		boot_mark(dd, lockfd, boot_id);
+	(void)close(lockfd);
+	lockfd = -1;
+	if ((ret = db_open(dd, env, &db, err)) != 0) {
+		if (ret == DB_RUNRECOVERY)
+			rc = ret;
+		goto out;
+	}
+	if (env->get_lg_max(env, &lg_max) != 0)
+		lg_max = LG_MAX;
+	/* Checkpoint about twice per log file, so DB_LOG_AUTO_REMOVE can
+	 * drop all but the last file or two. */
+	dd->ckp_kbyte = lg_max / 2048 > 0 ? lg_max / 2048 : 1;
+	dd->env = env;
+	dd->db = db;
+	env = NULL;
+	rc = 0;
+out:
+	if (lockfd >= 0)
+		(void)close(lockfd);	/* releases the flock */
+	if (env != NULL)
+		(void)env->close(env, 0);
+	return rc;
+}
+
+static int
+env_open(struct ph_dedup *dd, struct ph_error *err)
+{
+	mode_t omask;
+	int ret;
+
+	/* The mode argument covers most files, but __db.register is always
+	 * created 0660 & ~umask, and the directory 0700 & ~umask. */
+	omask = umask(077);
+	if ((ret = dir_prepare(dd->dir, err)) == 0)
+		for (unsigned attempt = 1;; attempt++) {
+			ret = env_open_once(dd, err);
+			if (ret != DB_RUNRECOVERY || attempt >= OPEN_ATTEMPTS)
+				break;
+		}
+	umask(omask);
+	return ret == 0 ? 0 : -1;
+}
+
+static void
+checkpoint(struct ph_dedup *dd)
+{
+	int ret;
+
+	if (dd->env == NULL)
+		return;
+	ret = dd->env->txn_checkpoint(dd->env, dd->ckp_kbyte, CKP_MIN, 0);
+	if (ret != 0)
+		ph_log_warn("DB_ENV->txn_checkpoint(%s) failed: %s", dd->dir,
+			    db_strerror(ret));
+}
+
+/*
+ * Run fn in a transaction and commit it with commit_flags. fn returns 0 or
+ * an error code and names the call that failed in *what_r. Lock conflicts
+ * are retried as described at LOCK_WAIT_US. DB_RUNRECOVERY (the
+ * environment was recovered by another process, or panicked) closes and
+ * reopens the environment, then retries, once per call. fn must therefore
+ * be repeatable: it resets whatever it reports through arg.
+ */
+static int
+run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
+	struct ph_error *err)
+{
+	uint64_t first = 0, last_check = 0, now;
+	bool reopened = false;
+	unsigned attempt = 0;
+	const char *what;
+	DB_TXN *txn;
+	int ret;
+
+	if (dd->env == NULL) {
+		/* An earlier reopen failed: try again now. */
+		if (env_open(dd, err) != 0)
+			return -1;
+		reopened = true;
+	}
+	for (;;) {
+		what = "DB_ENV->txn_begin";
+		ret = dd->env->txn_begin(dd->env, NULL, &txn, DB_TXN_NOWAIT);
+		if (ret == 0) {
+			ret = fn(dd, txn, arg, &what);
+			if (ret == 0) {
+				what = "DB_TXN->commit";
+				ret = txn->commit(txn, commit_flags);
+			} else
+				(void)txn->abort(txn);
+		}
+		if (ret == 0)
+			return 0;
+		if (ret == PH_EBADREC)
+			return ph_error_set(err, "%s(%s): malformed record",
+					    what, dd->db_path);
+		if (retryable(ret)) {
+			now = ph_now_monotonic_us();
+			if (first == 0)
+				first = last_check = now;
+			if (now - first >= LOCK_WAIT_US)
+				return ph_error_set(err, "%s(%s) failed: %s "
+						    "for %u ms", what,
+						    dd->db_path,
+						    db_strerror(ret),
+						    LOCK_WAIT_US / 1000);
+			ret = 0;
+			if (now - last_check >= FAILCHK_US) {
+				last_check = now;
+				what = "DB_ENV->failchk";
+				ret = dd->env->failchk(dd->env, 0);
+			}
+			if (ret == 0) {
+				backoff(attempt++);
+				continue;
+			}
+		}
+		if (ret == DB_RUNRECOVERY && !reopened) {
+			reopened = true;
+			first = 0;
+			env_close(dd);
+			if (env_open(dd, err) != 0)
+				return -1;
+			continue;
+		}
+		return ph_error_set(err, "%s(%s) failed: %s", what,
+				    dd->db_path, db_strerror(ret));
+	}
+}
+
+static int
+handle_check(const struct ph_dedup *dd, struct ph_error *err)
+{
+	if (getpid() != dd->pid)
+		return ph_error_set(err, "dedup handle of process %ld used "
+				    "in process %ld: open one per process",
+				    (long)dd->pid, (long)getpid());
+	return 0;
+}
+
+static int
+key_check(const char *key, size_t *len_r, struct ph_error *err)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > KEY_MAX)
+		return ph_error_set(err, "dedup key of %zu bytes: must be "
+				    "1 to %u", len, KEY_MAX);
+	if (key[0] == META_KEY[0])
+		return ph_error_set(err, "dedup key starts with a reserved "
+				    "byte");
+	*len_r = len;
+	return 0;
+}
+
+static bool
+is_meta_key(const DBT *k)
+{
+	return k->size == META_KEY_LEN &&
+	       memcmp(k->data, META_KEY, META_KEY_LEN) == 0;
+}
+
+struct ph_dedup *
+ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
+	      struct ph_error *err)
+{
+	struct ph_dedup *dd;
+
+	dd = ph_xcalloc(1, sizeof(*dd));
+	dd->dir = ph_xstrdup(state_dir);
+	dd->db_path = ph_xasprintf("%s/%s", state_dir, DB_FILE);
+	dd->opt = *opt;
+	if (dd->opt.claim_wait_ms == 0)
+		dd->opt.claim_wait_ms = DEFAULT_WAIT_MS;
+	if (dd->opt.claim_timeout_s == 0)
+		dd->opt.claim_timeout_s = DEFAULT_TIMEOUT_S;
+	if (dd->opt.retention_days == 0)
+		dd->opt.retention_days = DEFAULT_RETENTION_D;
+	dd->pid = getpid();
+	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
+		ph_error_set(err, "RAND_bytes failed");
+		ph_dedup_close(&dd);
+		return NULL;
+	}
+	if (env_open(dd, err) != 0) {
+		ph_dedup_close(&dd);
+		return NULL;
+	}
+	return dd;
+}
+
+void
+ph_dedup_close(struct ph_dedup **ddp)
+{
+	struct ph_dedup *dd = *ddp;
+
+	if (dd == NULL)
+		return;
+	/* In a forked child the environment is the parent's registration:
+	 * closing it here would unregister the parent. */
+	if (getpid() == dd->pid)
+		env_close(dd);
+	free(dd->dir);
+	free(dd->db_path);
+	free(dd);
+	*ddp = NULL;
+}
+
+enum claim_outcome {
+	CLAIM_OWNED,
+	CLAIM_DUPLICATE,
+	CLAIM_BUSY,		/* pending under this very handle */
+	CLAIM_WAIT,		/* pending under another live process */
+};
+
+struct claim_ctx {
+	const char *key;
+	size_t key_len;
+	int64_t now;
+	unsigned timeout_s;
+	/* A put was attempted by this call: a pending record with our own
+	 * token is then ours even if the commit's outcome was unknown. */
+	bool wrote;
+	enum claim_outcome outcome;
+	uint32_t owner;
+	char id[ID_SIZE];
+};
+
+static bool
+pending_is_stale(const struct rec *r, int64_t now, unsigned timeout_s)
+{
+	int64_t age = now - r->created;
+
+	/* A record far in the future is as suspect as a very old one. */
+	return age >= (int64_t)timeout_s || age <= -(int64_t)timeout_s ||
+	       !pid_alive((pid_t)r->pid);
+}
+
+static int
+claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+{
+	struct claim_ctx *c = arg;
+	uint8_t buf[REC_SIZE];
+	struct rec r;
+	DBT k, d;
+	int ret;
+
+	dbt_set(&k, c->key, c->key_len);
+	dbt_set(&d, NULL, 0);
+	*what_r = "DB->get";
+	/* DB_RMW: two claimers of one key serialise here instead of both
+	 * reading "absent" and deadlocking on the upgrade. */
+	ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	if (ret == 0) {
+		if (!rec_decode(&d, &r) || r.state == REC_META)
+			return PH_EBADREC;
+		if (r.state == REC_DONE) {
+			c->outcome = CLAIM_DUPLICATE;
+			memcpy(c->id, r.id, ID_SIZE);
+			return 0;
+		}
+		c->owner = r.pid;
+		if (r.pid == (uint32_t)dd->pid) {
+			/* Single-threaded: nobody can resolve our own claim
+			 * while we wait. A record of our pid but another
+			 * token was left by a dead process of that pid. */
+			if (r.token == dd->token && !c->wrote) {
+				c->outcome = CLAIM_BUSY;
+				return 0;
+			}
+		} else if (!pending_is_stale(&r, c->now, c->timeout_s)) {
+			c->outcome = CLAIM_WAIT;
+			return 0;
+		}
+	}
+	memset(&r, 0, sizeof(r));
+	r.state = REC_PENDING;
+	r.pid = (uint32_t)dd->pid;
+	r.created = c->now;
+	r.token = dd->token;
+	rec_encode(&r, buf);
+	dbt_set(&d, buf, sizeof(buf));
+	*what_r = "DB->put";
+	c->wrote = true;
+	c->outcome = CLAIM_OWNED;
+	return dd->db->put(dd->db, txn, &k, &d, 0);
+}
+
+enum ph_claim
+ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
+	       struct ph_error *err)
+{
+	struct claim_ctx c;
+	uint64_t deadline, now, pause = CLAIM_PAUSE_MIN_US;
+
+	if (id_r != NULL)
+		id_r[0] = '\0';
+	memset(&c, 0, sizeof(c));
+	if (handle_check(dd, err) != 0 || key_check(key, &c.key_len, err) != 0)
+		return PH_CLAIM_ERROR;
+	c.key = key;
+	c.timeout_s = dd->opt.claim_timeout_s;
+	deadline = ph_now_monotonic_us() + (uint64_t)dd->opt.claim_wait_ms *
+		   1000;
+	for (;;) {
+		c.now = now_s();
+		/* A lost pending record (power cut) is harmless: no sync. */
+		if (run_txn(dd, claim_txn, &c, DB_TXN_WRITE_NOSYNC, err) != 0)
+			return PH_CLAIM_ERROR;
+		switch (c.outcome) {
+		case CLAIM_OWNED:
+			checkpoint(dd);
+			return PH_CLAIM_OWNED;
+		case CLAIM_DUPLICATE:
+			if (id_r != NULL)
+				memcpy(id_r, c.id, ID_SIZE);
+			return PH_CLAIM_DUPLICATE;
+		case CLAIM_BUSY:
+			ph_error_set(err, "dedup key already claimed by this "
+				     "process and not yet committed");
+			return PH_CLAIM_BUSY;
+		case CLAIM_WAIT:
+			break;
+		}
+		now = ph_now_monotonic_us();
+		if (now >= deadline) {
+			ph_error_set(err, "dedup key still pending in process "
+				     "%lu after %u ms", (unsigned long)c.owner,
+				     dd->opt.claim_wait_ms);
+			return PH_CLAIM_BUSY;
+		}
+		sleep_us(pause < deadline - now ? pause : deadline - now);
+		pause = pause * 2 < CLAIM_PAUSE_MAX_US ? pause * 2 :
+			CLAIM_PAUSE_MAX_US;
+	}
+}
+
+struct write_ctx {
+	const char *key;
+	size_t key_len;
+	struct rec rec;		/* what to store */
+	bool only_if_not_done;	/* commit: keep an existing done record */
+};
+
+static int
+commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+{
+	struct write_ctx *w = arg;
+	uint8_t buf[REC_SIZE];
+	struct rec r;
+	DBT k, d;
+	int ret;
+
+	dbt_set(&k, w->key, w->key_len);
+	if (w->only_if_not_done) {
+		dbt_set(&d, NULL, 0);
+		*what_r = "DB->get";
+		ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
+		if (ret != 0 && ret != DB_NOTFOUND)
+			return ret;
+		/* Recorded already (another process took over a claim we
+		 * held too long, and committed): the event is recorded. */
+		if (ret == 0 && rec_decode(&d, &r) && r.state == REC_DONE)
+			return 0;
+	}
+	rec_encode(&w->rec, buf);
+	dbt_set(&d, buf, sizeof(buf));
+	*what_r = "DB->put";
+	return dd->db->put(dd->db, txn, &k, &d, 0);
+}
+
+int
+ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
+		struct ph_error *err)
+{
+	struct write_ctx w;
+	size_t id_len = strlen(id);
+
+	memset(&w, 0, sizeof(w));
+	if (handle_check(dd, err) != 0 || key_check(key, &w.key_len, err) != 0)
+		return -1;
+	if (id_len >= ID_SIZE)
+		return ph_error_set(err, "event id of %zu bytes: at most %d",
+				    id_len, ID_SIZE - 1);
+	w.key = key;
+	w.only_if_not_done = true;
+	w.rec.state = REC_DONE;
+	w.rec.pid = (uint32_t)dd->pid;
+	w.rec.created = now_s();
+	w.rec.token = dd->token;
+	memcpy(w.rec.id, id, id_len);
+	/* The provider gets its 2xx only after this: synchronous. */
+	if (run_txn(dd, commit_txn, &w, DB_TXN_SYNC, err) != 0)
+		return -1;
+	checkpoint(dd);
+	return 0;
+}
+
+int
+ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
+		 int64_t created, const char *id, struct ph_error *err)
+{
+	struct write_ctx w;
+	size_t id_len = strlen(id);
+
+	memset(&w, 0, sizeof(w));
+	if (handle_check(dd, err) != 0 || key_check(key, &w.key_len, err) != 0)
+		return -1;
+	if (id_len >= ID_SIZE)
+		return ph_error_set(err, "event id too long");
+	w.key = key;
+	w.rec.state = done ? REC_DONE : REC_PENDING;
+	w.rec.pid = (uint32_t)pid;
+	w.rec.created = created;
+	memcpy(w.rec.id, id, id_len);
+	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
+}
+
+struct release_ctx {
+	const char *key;
+	size_t key_len;
+};
+
+static int
+release_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+{
+	struct release_ctx *rc = arg;
+	struct rec r;
+	DBT k, d;
+	int ret;
+
+	dbt_set(&k, rc->key, rc->key_len);
+	dbt_set(&d, NULL, 0);
+	*what_r = "DB->get";
+	ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret != 0)
+		return ret;
+	/* Only our own pending claim: it may have been taken over. */
+	if (!rec_decode(&d, &r) || r.state != REC_PENDING ||
+	    r.pid != (uint32_t)dd->pid || r.token != dd->token)
+		return 0;
+	*what_r = "DB->del";
+	return dd->db->del(dd->db, txn, &k, 0);
+}
+
+int
+ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
+{
+	struct release_ctx rc;
+
+	if (handle_check(dd, err) != 0 || key_check(key, &rc.key_len, err) != 0)
+		return -1;
+	rc.key = key;
+	return run_txn(dd, release_txn, &rc, DB_TXN_WRITE_NOSYNC, err);
+}
+
+struct purge_ctx {
+	bool force;
+	bool skip;		/* purged less than an hour ago */
+	bool meta_written;	/* by an attempt of this call */
+	int64_t now;
+	int64_t done_cutoff;	/* delete done records created before */
+	int64_t pending_cutoff;	/* and pending ones created before */
+	/* Batches resume after pos, the last key the previous one saw. */
+	uint8_t *pos, *next;
+	size_t pos_len, next_len, pos_cap, next_cap;
+	bool at_end;
+	long batch_deleted;
+};
+
+static int
+purge_meta_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
+	       const char **what_r)
+{
+	struct purge_ctx *pc = arg;
+	uint8_t buf[REC_SIZE];
+	struct rec r;
+	DBT k, d;
+	int ret;
+
+	pc->skip = false;
+	dbt_set(&k, META_KEY, META_KEY_LEN);
+	dbt_set(&d, NULL, 0);
+	*what_r = "DB->get";
+	ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
+	if (ret != 0 && ret != DB_NOTFOUND)
+		return ret;
+	if (ret == 0 && !pc->force && !pc->meta_written &&
+	    rec_decode(&d, &r) && r.state == REC_META &&
+	    pc->now - r.created >= 0 &&
+	    pc->now - r.created < PURGE_INTERVAL_S) {
+		pc->skip = true;
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.state = REC_META;
+	r.pid = (uint32_t)dd->pid;
+	r.created = pc->now;
+	r.token = dd->token;
+	rec_encode(&r, buf);
+	dbt_set(&d, buf, sizeof(buf));
+	*what_r = "DB->put";
+	pc->meta_written = true;
+	return dd->db->put(dd->db, txn, &k, &d, 0);
+}
+
+static bool
+purge_wanted(const struct purge_ctx *pc, const DBT *k, const DBT *d)
+{
+	struct rec r;
+
+	/* Leave alone what we cannot read: it is not ours to judge. */
+	if (is_meta_key(k) || !rec_decode(d, &r))
+		return false;
+	if (r.state == REC_DONE)
+		return r.created < pc->done_cutoff;
+	if (r.state == REC_PENDING)
+		return r.created < pc->pending_cutoff;
+	return false;
+}
+
+static int
+purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
+		const char **what_r)
+{
+	struct purge_ctx *pc = arg;
+	unsigned scanned = 0;
+	DBC *cur;
+	DBT k, d;
+	int ret, t_ret;
+
+	pc->batch_deleted = 0;
+	pc->next_len = 0;
+	pc->at_end = false;
+	*what_r = "DB->cursor";
+	if ((ret = dd->db->cursor(dd->db, txn, &cur, 0)) != 0)
+		return ret;
+	dbt_set(&d, NULL, 0);
+	*what_r = "DBC->get";
+	if (pc->pos_len > 0) {
+		dbt_set(&k, pc->pos, pc->pos_len);
+		ret = cur->get(cur, &k, &d, DB_SET_RANGE | DB_RMW);
+		if (ret == 0 && k.size == pc->pos_len &&
+		    memcmp(k.data, pc->pos, pc->pos_len) == 0)
+			ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
+	} else {
+		dbt_set(&k, NULL, 0);
+		ret = cur->get(cur, &k, &d, DB_FIRST | DB_RMW);
+	}
+	while (ret == 0) {
+		scanned++;
+		if (k.size > pc->next_cap) {
+			pc->next = ph_xrealloc(pc->next, k.size);
+			pc->next_cap = k.size;
+		}
+		memcpy(pc->next, k.data, k.size);
+		pc->next_len = k.size;
+		if (purge_wanted(pc, &k, &d)) {
+			*what_r = "DBC->del";
+			if ((ret = cur->del(cur, 0)) != 0)
+				break;
+			pc->batch_deleted++;
+		}
+		if (pc->batch_deleted >= PURGE_BATCH || scanned >= PURGE_SCAN)
+			break;
+		*what_r = "DBC->get";
+		ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
+	}
+	if (ret == DB_NOTFOUND) {
+		pc->at_end = true;
+		ret = 0;
+	}
+	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
+		*what_r = "DBC->close";
+		ret = t_ret;
+	}
+	return ret;
+}
+
+long
+ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
+{
+	struct purge_ctx pc;
+	int64_t timeout_cutoff;
+	long total = 0;
+	uint8_t *tmp;
+	size_t tmp_cap;
+
+	if (handle_check(dd, err) != 0)
+		return -1;
+	memset(&pc, 0, sizeof(pc));
+	pc.force = force;
+	pc.now = now_s();
+	pc.done_cutoff = pc.now - (int64_t)dd->opt.retention_days * 86400;
+	/* Never a pending record younger than the claim timeout: its owner
+	 * may still be spooling. */
+	timeout_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
+	pc.pending_cutoff = pc.done_cutoff < timeout_cutoff ?
+			    pc.done_cutoff : timeout_cutoff;
+	/* Check and stamp in one transaction: one purger per hour. */
+	if (run_txn(dd, purge_meta_txn, &pc, DB_TXN_WRITE_NOSYNC, err) != 0)
+		return -1;
+	if (pc.skip)
+		return 0;
+	/* Small transactions keep locks short; a lost delete is redone by
+	 * the next purge, so none of them syncs. */
+	do {
+		if (run_txn(dd, purge_batch_txn, &pc, DB_TXN_WRITE_NOSYNC,
+			    err) != 0) {
+			total = -1;
+			break;
+		}
+		total += pc.batch_deleted;
+		tmp = pc.pos;
+		tmp_cap = pc.pos_cap;
+		pc.pos = pc.next;
+		pc.pos_cap = pc.next_cap;
+		pc.pos_len = pc.next_len;
+		pc.next = tmp;
+		pc.next_cap = tmp_cap;
+	} while (!pc.at_end && pc.pos_len > 0);
+	free(pc.pos);
+	free(pc.next);
+	if (total > 0)
+		checkpoint(dd);
+	return total;
+}
+
+static int
+count_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+{
+	long *n = arg;
+	DBC *cur;
+	DBT k, d;
+	int ret, t_ret;
+
+	*n = 0;
+	*what_r = "DB->cursor";
+	/* Read committed: do not hold a read lock on every page. */
+	if ((ret = dd->db->cursor(dd->db, txn, &cur, DB_READ_COMMITTED)) != 0)
+		return ret;
+	dbt_set(&k, NULL, 0);
+	dbt_set(&d, NULL, 0);
+	*what_r = "DBC->get";
+	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0)
+		if (!is_meta_key(&k))
+			(*n)++;
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
+		*what_r = "DBC->close";
+		ret = t_ret;
+	}
+	return ret;
+}
+
+long
+ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
+{
+	long n = 0;
+
+	if (handle_check(dd, err) != 0)
+		return -1;
+	if (run_txn(dd, count_txn, &n, 0, err) != 0)
+		return -1;
+	return n;
+}

@@ -1,0 +1,95 @@
+/* dedup.h - exactly-once claims on event keys, in a Berkeley DB environment.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * Many processes (FastCGI workers, CGI invocations) share one transactional
+ * environment in state_dir. A delivery goes:
+ *
+ *   ph_dedup_claim()    atomically: key unknown -> record "pending" (owner
+ *                       pid, time) and return PH_CLAIM_OWNED; key done ->
+ *                       PH_CLAIM_DUPLICATE; key pending under a live owner ->
+ *                       wait (bounded) until it resolves. A pending record
+ *                       whose owner died or that is older than the claim
+ *                       timeout is taken over. Short transactions only: no
+ *                       lock is held while the caller writes the spool, so
+ *                       distinct events never wait on each other's disk.
+ *   (caller spools the event durably)
+ *   ph_dedup_commit()   record -> "done" with the event id, durable commit
+ *   ph_dedup_release()  on a spool failure: delete the pending record
+ *
+ * Records carry their time; ph_dedup_purge() deletes those older than the
+ * retention. The environment is registered (DB_REGISTER) so that recovery
+ * runs automatically when a process died inside it, uses automatic deadlock
+ * detection and lock timeouts, checkpoints, and removes log files it no
+ * longer needs.
+ */
+#ifndef PH_DEDUP_H
+#define PH_DEDUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "util.h"
+
+struct ph_dedup;
+
+enum ph_claim {
+	PH_CLAIM_ERROR = -1,	/* storage problem: answer 503 */
+	PH_CLAIM_OWNED = 0,	/* caller must spool, then commit or release */
+	PH_CLAIM_DUPLICATE = 1,	/* already recorded: answer duplicate */
+	PH_CLAIM_BUSY = 2,	/* still pending elsewhere after waiting: 503 */
+};
+
+struct ph_dedup_options {
+	unsigned retention_days;	/* records older than this are purged */
+	unsigned claim_wait_ms;		/* how long to wait on a pending claim */
+	unsigned claim_timeout_s;	/* a pending record older is stale */
+};
+
+/* Open (creating if needed, mode 0600 files in a 0700 directory) the
+ * environment and database in state_dir. Runs recovery if a process died
+ * inside the environment. Returns NULL with err on failure. */
+struct ph_dedup *ph_dedup_open(const char *state_dir,
+			       const struct ph_dedup_options *opt,
+			       struct ph_error *err) PH_NONNULL(1, 2);
+
+/* A handle belongs to the process that opened it (Berkeley DB's
+ * DB_REGISTER allows one per process): a forked child opens its own;
+ * closing an inherited handle in a child only frees memory. */
+void ph_dedup_close(struct ph_dedup **dd);
+
+/* See the file comment. On PH_CLAIM_DUPLICATE, id_r (27 bytes, may be NULL)
+ * receives the event id recorded for the key ("" if unknown). A key this
+ * handle itself holds pending (claimed, not yet committed or released) is
+ * PH_CLAIM_BUSY at once: a single-threaded process cannot resolve it by
+ * waiting. A pending record of this pid left by an earlier process (pid
+ * reuse) is stale and taken over. On PH_CLAIM_BUSY err says why. */
+enum ph_claim ph_dedup_claim(struct ph_dedup *dd, const char *key,
+			     char *id_r, struct ph_error *err)
+	PH_NONNULL(1, 2);
+
+/* Mark an owned claim done with event id; durable when it returns 0. */
+int ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
+		    struct ph_error *err) PH_NONNULL(1, 2, 3);
+
+/* Remove an owned pending claim so a retry can deliver the event. */
+int ph_dedup_release(struct ph_dedup *dd, const char *key,
+		     struct ph_error *err) PH_NONNULL(1, 2);
+
+/* Delete records older than the retention, in small transactions; at most
+ * once per hour across all processes unless force. Returns the number of
+ * records deleted, or -1. */
+long ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
+	PH_NONNULL(1);
+
+/* Number of records (for tests and --stats). Returns -1 on error. */
+long ph_dedup_count(struct ph_dedup *dd, struct ph_error *err) PH_NONNULL(1);
+
+/* For tests only: store a record under key as if claimed by process pid
+ * (done false) or committed with id (done true), with time created
+ * (seconds since the epoch), replacing any record. Returns 0 or -1. */
+int ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done,
+		     long pid, int64_t created, const char *id,
+		     struct ph_error *err) PH_NONNULL(1, 2, 6);
+
+#endif

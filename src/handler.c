@@ -1,0 +1,327 @@
+/* handler.c - one webhook, end to end (product.md "One request").
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * Order of checks: configuration (500), route (404), method (405),
+ * Content-Length (411/413, the body unread), Content-Type (415), body,
+ * credentials (401), JSON (400), then claim -> spool -> commit, and only
+ * then the provider's success answer. Storage failures answer 503 with
+ * Retry-After and leave no dedup record, so the provider's retry delivers.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "handler.h"
+#include "log.h"
+#include "provider.h"
+
+#define RETRY_AFTER_S 30
+
+/* What happened to a request, for its one log line. */
+struct outcome {
+	const char *name;		/* accepted, duplicate, rejected, ... */
+	const char *detail;		/* why, or NULL */
+	int status;
+	int secret_index;
+};
+
+void
+ph_context_init(struct ph_context *ctx, const char *config_path)
+{
+	struct ph_faults faults = { 0 };
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->config_path = config_path;
+	ctx->cfg = ph_config_load(config_path, &faults);
+	if (ctx->cfg == NULL) {
+		ctx->config_fault = ph_xasprintf("%s: %s%s", config_path,
+		    faults.count > 0 ? faults.lines[0] : "invalid",
+		    faults.count > 1 ? " (and more: run payhook "
+		    "--check-config)" : "");
+		ph_log_error("misconfigured, answering 500 to every request: "
+			     "%s", ctx->config_fault);
+	}
+	ph_faults_clear(&faults);
+}
+
+void
+ph_context_clear(struct ph_context *ctx)
+{
+	ph_dedup_close(&ctx->dedup);
+	ph_spool_close(&ctx->spool);
+	ph_config_free(&ctx->cfg);
+	ph_free(&ctx->config_fault);
+}
+
+/* Open whatever storage is not open yet. Called per request, so a fault
+ * that clears (disk space freed, permissions fixed) heals by itself. */
+static int
+storage_ready(struct ph_context *ctx, struct ph_error *err)
+{
+	if (ctx->spool == NULL) {
+		ctx->spool = ph_spool_open(ctx->cfg->spool_dir, err);
+		if (ctx->spool == NULL)
+			return -1;
+	}
+	if (ctx->dedup == NULL) {
+		struct ph_dedup_options opt = {
+			.retention_days = ctx->cfg->dedup_retention_days,
+		};
+
+		ctx->dedup = ph_dedup_open(ctx->cfg->state_dir, &opt, err);
+		if (ctx->dedup == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+#define MAINTAIN_EVERY_US (5ull * 60 * 1000000)
+
+void
+ph_context_maintain(struct ph_context *ctx)
+{
+	uint64_t now = ph_now_monotonic_us();
+	struct ph_error err;
+	long n;
+
+	if (ctx->dedup == NULL || (ctx->last_maintain_us != 0 &&
+	    now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
+		return;
+	ctx->last_maintain_us = now;
+	n = ph_dedup_purge(ctx->dedup, false, &err);
+	if (n < 0)
+		ph_log_error("dedup purge failed: %s", err.msg);
+	else if (n > 0)
+		ph_log_info("dedup purge removed %ld expired records", n);
+}
+
+static void
+respond_error(struct ph_request *req, int status)
+{
+	const char *reason, *extra = NULL;
+	char body[96];
+	int n;
+
+	switch (status) {
+	case 400: reason = "bad request"; break;
+	case 401: reason = "unauthorized"; break;
+	case 404: reason = "not found"; break;
+	case 405: reason = "method not allowed"; extra = "Allow: POST\r\n"; break;
+	case 411: reason = "length required"; break;
+	case 413: reason = "payload too large"; break;
+	case 415: reason = "unsupported media type"; break;
+	case 503: reason = "service unavailable";
+		extra = "Retry-After: " PH_STRINGIFY(RETRY_AFTER_S) "\r\n";
+		break;
+	default: status = 500; reason = "internal error"; break;
+	}
+	n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", reason);
+	ph_request_respond(req, status, extra, "application/json", body,
+			   (size_t)n);
+}
+
+static void
+respond_provider(struct ph_request *req, const struct ph_route *route,
+		 enum ph_outcome outcome, const struct ph_event *ev,
+		 struct outcome *out)
+{
+	struct ph_answer ans = { 0 };
+
+	if (route->provider->answer != NULL)
+		route->provider->answer(outcome, ev, &ans);
+	else
+		ph_answer_default(outcome, ev, &ans);
+	out->status = ans.status;
+	ph_request_respond(req, ans.status, NULL, ans.content_type, ans.body,
+			   ans.body_len);
+	free(ans.body);
+}
+
+static void
+log_request(const struct ph_request *req, const struct ph_route *route,
+	    const struct ph_event *ev, const struct outcome *out,
+	    uint64_t start_us)
+{
+	uint64_t us = ph_now_monotonic_us() - start_us;
+	char route_s[64], key_s[200], path_s[64], secret_s[16] = "-";
+
+	if (out->secret_index >= 0)
+		snprintf(secret_s, sizeof(secret_s), "%d", out->secret_index);
+	if (route == NULL)
+		ph_log_sanitize(req->path, path_s, sizeof(path_s));
+	ph_log_info("route=%s outcome=%s status=%d key=%s id=%s secret=%s "
+		    "ms=%llu.%03llu%s%s%s%s",
+		    route != NULL ?
+		    ph_log_sanitize(route->name, route_s, sizeof(route_s)) : "-",
+		    out->name, out->status,
+		    ev->dedup_key != NULL ?
+		    ph_log_sanitize(ev->dedup_key, key_s, sizeof(key_s)) : "-",
+		    ev->id[0] != '\0' ? ev->id : "-", secret_s,
+		    (unsigned long long)(us / 1000),
+		    (unsigned long long)(us % 1000),
+		    route == NULL ? " path=" : "", route == NULL ? path_s : "",
+		    out->detail != NULL ? " detail=" : "",
+		    out->detail != NULL ? out->detail : "");
+}
+
+/* Claim, spool, commit: the part that must be durable before a 2xx.
+ * Returns the outcome for the answer, or -1 for a 503 (out->detail says
+ * why; the error itself is logged here). */
+static int
+deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
+{
+	struct ph_error err;
+	char known_id[PH_ULID_LEN + 1] = "";
+	char *json;
+	size_t len;
+	int ret;
+
+	if (storage_ready(ctx, &err) < 0) {
+		ph_log_error("storage unavailable: %s", err.msg);
+		out->detail = "storage";
+		return -1;
+	}
+	switch (ph_dedup_claim(ctx->dedup, ev->dedup_key, known_id, &err)) {
+	case PH_CLAIM_OWNED:
+		break;
+	case PH_CLAIM_DUPLICATE:
+		/* Answer with the id the event was first spooled under. */
+		if (known_id[0] != '\0')
+			memcpy(ev->id, known_id, sizeof(ev->id));
+		return PH_OUT_DUPLICATE;
+	case PH_CLAIM_BUSY:
+		out->detail = "claim-busy";
+		return -1;
+	case PH_CLAIM_ERROR:
+	default:
+		ph_log_error("dedup claim failed: %s", err.msg);
+		out->detail = "dedup";
+		return -1;
+	}
+
+	json = ph_event_to_json(ev, &len);
+	ret = ph_spool_deliver(ctx->spool, &ev->received_tv, ev->id, json, len,
+			       NULL, &err);
+	free(json);
+	if (ret < 0) {
+		struct ph_error err2;
+
+		ph_log_error("spool write failed: %s", err.msg);
+		out->detail = "spool";
+		if (ph_dedup_release(ctx->dedup, ev->dedup_key, &err2) < 0)
+			ph_log_error("dedup release failed (the claim expires "
+				     "by itself): %s", err2.msg);
+		return -1;
+	}
+	if (ph_dedup_commit(ctx->dedup, ev->dedup_key, ev->id, &err) < 0) {
+		/* The event is in new/; a redelivery may spool it again,
+		 * which is the at-least-once case product.md accepts. */
+		ph_log_error("dedup commit failed: %s", err.msg);
+		out->detail = "dedup-commit";
+		return -1;
+	}
+	return PH_OUT_ACCEPTED;
+}
+
+/* The transport checks before the body is read. Returns 0 or a status. */
+static int
+check_transport(const struct ph_context *ctx, struct ph_request *req,
+		const struct ph_route *route)
+{
+	const char *ct;
+	int status;
+
+	if (strcmp(req->method, "POST") != 0)
+		return 405;
+	status = ph_request_check_length(req, route->max_body_bytes);
+	if (status != 200)
+		return status;
+	ct = ph_request_param(req, "CONTENT_TYPE");
+	if (route->require_json_type && !ph_content_type_is_json(ct))
+		return 415;
+	status = ph_request_read_body(req, route->max_body_bytes);
+	return status == 200 ? 0 : status;
+}
+
+void
+ph_handle(struct ph_context *ctx, struct ph_request *req)
+{
+	uint64_t start_us = ph_now_monotonic_us();
+	const struct ph_route *route = NULL;
+	struct ph_event ev = { 0 };
+	struct outcome out = { .name = "rejected", .secret_index = -1 };
+	struct ph_auth auth = { .verified_by = NULL, .secret_index = -1 };
+	struct ph_error err;
+	struct timeval now;
+	int status, result;
+
+	if (ctx->cfg == NULL) {
+		out.name = "misconfigured";
+		out.status = 500;
+		respond_error(req, 500);
+		goto done;
+	}
+	route = ph_config_route(ctx->cfg, req->path);
+	if (route == NULL) {
+		out.status = 404;
+		respond_error(req, 404);
+		goto done;
+	}
+	status = check_transport(ctx, req, route);
+	if (status != 0) {
+		out.status = status;
+		respond_error(req, status);
+		goto done;
+	}
+
+	switch (route->provider->authenticate(route, req, &auth)) {
+	case PH_AUTH_OK:
+		break;
+	case PH_AUTH_BAD_REQUEST:
+		out.detail = "unparseable";
+		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		goto done;
+	case PH_AUTH_FAIL:
+	default:
+		out.name = "unauthorized";
+		respond_provider(req, route, PH_OUT_UNAUTHORIZED, &ev, &out);
+		goto done;
+	}
+	out.secret_index = auth.secret_index;
+	if (ph_request_json(req, ctx->cfg->max_json_depth) != 200) {
+		out.detail = "json";
+		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		goto done;
+	}
+
+	gettimeofday(&now, NULL);
+	if (ph_event_stamp(&ev, &now, &err) < 0) {
+		ph_log_error("cannot make an event id: %s", err.msg);
+		out.name = "failed";
+		out.status = 503;
+		respond_error(req, 503);
+		goto done;
+	}
+	ev.route = route->name;
+	ev.provider = route->provider->name;
+	ev.verified_by = auth.verified_by;
+	ev.raw = req->doc;
+	route->provider->normalize(route, req, &ev);
+
+	result = deliver(ctx, &ev, &out);
+	if (result < 0) {
+		out.name = "failed";
+		out.status = 503;
+		respond_error(req, 503);
+		goto done;
+	}
+	out.name = result == PH_OUT_ACCEPTED ? "accepted" : "duplicate";
+	respond_provider(req, route, (enum ph_outcome)result, &ev, &out);
+done:
+	log_request(req, route, &ev, &out, start_us);
+	ph_event_clear(&ev);
+}

@@ -1,0 +1,39 @@
+/* handler.h - the request pipeline: route, verify, normalize, dedup, spool.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ */
+#ifndef PH_HANDLER_H
+#define PH_HANDLER_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "dedup.h"
+#include "request.h"
+#include "spool.h"
+
+/* Per-process state, opened once and reused for every request. */
+struct ph_context {
+	const char *config_path;
+	struct ph_config *cfg;		/* NULL: misconfigured, answer 500 */
+	char *config_fault;		/* first fault, for the 500 log line */
+	struct ph_spool *spool;		/* NULL until opened successfully */
+	struct ph_dedup *dedup;		/* NULL until opened successfully */
+	uint64_t last_maintain_us;	/* monotonic time of the last purge check */
+};
+
+/* Load the configuration and open storage. Never fails: faults are kept
+ * so each request can answer 500 (configuration) or 503 (storage, retried
+ * on the next request). */
+void ph_context_init(struct ph_context *ctx, const char *config_path);
+void ph_context_clear(struct ph_context *ctx);
+
+/* Handle one request completely, including its answer and log line. */
+void ph_handle(struct ph_context *ctx, struct ph_request *req);
+
+/* Housekeeping between requests, after the answer is out: purge expired
+ * dedup records (the database rate-limits this to once an hour across all
+ * processes; this process asks at most every few minutes). */
+void ph_context_maintain(struct ph_context *ctx);
+
+#endif

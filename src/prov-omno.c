@@ -1,0 +1,521 @@
+/* prov-omno.c - OMNO: one webhook per status change, authentication chosen
+ * per route.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * OMNO's dashboard offers an optional "authorization method" whose choices
+ * are not published, so the route says what to expect ("auth"): HTTP Basic,
+ * a bearer token, a static header, or an HMAC-SHA256 of the raw body in a
+ * header. No authentication at all needs "allow_unauthenticated": true and
+ * is logged as a warning each time the configuration is loaded.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "provider.h"
+#include "sign.h"
+#include "verify.h"
+
+#define WHERE_MAX 192
+
+enum omno_auth {
+	OMNO_NONE,
+	OMNO_BASIC,
+	OMNO_BEARER,
+	OMNO_HEADER,
+	OMNO_HMAC,
+};
+
+static const struct {
+	const char *name;
+	enum omno_auth type;
+	const char *keys[2];		/* allowed besides "type" */
+} omno_auths[] = {
+	{ "none", OMNO_NONE, { NULL, NULL } },
+	{ "basic", OMNO_BASIC, { "user", "password" } },
+	{ "bearer", OMNO_BEARER, { "token", NULL } },
+	{ "header", OMNO_HEADER, { "name", "value" } },
+	{ "hmac-sha256", OMNO_HMAC, { "header", "secret" } },
+};
+
+struct omno_settings {
+	enum omno_auth type;
+	const char *verified_by;	/* the auth's name */
+	const char *header;		/* header, hmac: borrowed from JSON */
+	/* basic: "user:password"; bearer: the token; header: its value;
+	 * hmac: auth.secret (else the route's "secrets" are the keys) */
+	struct ph_secret secret;
+};
+
+/* Folded status (ph_status_fold) -> event type. */
+static const struct {
+	const char *status;
+	const char *type;
+} omno_types[] = {
+	{ "created", "payment.created" },
+	{ "pending", "payment.pending" },
+	{ "pending3ds", "payment.action_required" },
+	{ "success", "payment.succeeded" },
+	{ "declined", "payment.failed" },
+	{ "failed", "payment.failed" },
+	{ "timeout", "payment.expired" },
+	{ "refunded", "refund.succeeded" },
+	{ "partiallyrefunded", "refund.succeeded" },
+	{ "refundfailed", "refund.failed" },
+};
+
+/* RFC 9110 token characters, for header names. */
+static bool
+header_name_valid(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		char c = *s;
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
+}
+
+/* auth.KEY as a string without NUL bytes: 0 and *out set, 1 if absent,
+ * -1 (fault added) on a wrong type. */
+static int
+auth_string(struct json_object *auth, const char *where, const char *key,
+	    const char **out, struct ph_faults *faults)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(auth, key, &v))
+		return 1;
+	s = json_object_get_string(v);
+	if (!json_object_is_type(v, json_type_string) ||
+	    strlen(s) != (size_t)json_object_get_string_len(v)) {
+		ph_faults_add(faults, "%s: key 'auth.%s': must be a string",
+			      where, key);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+static int
+auth_required_string(struct json_object *auth, const char *where,
+		     const char *key, const char **out,
+		     struct ph_faults *faults)
+{
+	int r = auth_string(auth, where, key, out, faults);
+
+	if (r == 1)
+		ph_faults_add(faults, "%s: key 'auth.%s': missing (required)",
+			      where, key);
+	return r == 0 ? 0 : -1;
+}
+
+/* auth.KEY as a secret reference (literal, env:NAME, file:PATH). */
+static int
+auth_secret(struct json_object *auth, const char *where, const char *key,
+	    struct ph_secret *out, struct ph_faults *faults)
+{
+	struct ph_error err;
+	const char *ref;
+
+	if (auth_required_string(auth, where, key, &ref, faults) < 0)
+		return -1;
+	if (ph_secret_resolve(ref, out, &err) < 0) {
+		ph_faults_add(faults, "%s: key 'auth.%s': %s", where, key,
+			      err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+auth_header_name(struct json_object *auth, const char *where, const char *key,
+		 const char **out, struct ph_faults *faults)
+{
+	int r = auth_string(auth, where, key, out, faults);
+
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (*out != NULL)
+			return 0;	/* a default */
+		ph_faults_add(faults, "%s: key 'auth.%s': missing (required)",
+			      where, key);
+		return -1;
+	}
+	if (!header_name_valid(*out)) {
+		ph_faults_add(faults, "%s: key 'auth.%s': not a valid header "
+			      "name", where, key);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+warn_unauthenticated(const struct ph_route *route)
+{
+	char safe[64];
+
+	ph_log_warn("route=%s has no authentication (allow_unauthenticated): "
+		    "anyone who can reach its URL can submit events",
+		    ph_log_sanitize(route->name, safe, sizeof(safe)));
+}
+
+static int
+configure_basic(struct omno_settings *s, struct json_object *auth,
+		const char *where, struct ph_faults *faults)
+{
+	struct ph_secret password = { 0 };
+	const char *user;
+	size_t ulen;
+
+	if (auth_required_string(auth, where, "user", &user, faults) < 0)
+		return -1;
+	/* RFC 7617: the user-id cannot contain a colon. */
+	if (*user == '\0' || strchr(user, ':') != NULL) {
+		ph_faults_add(faults, "%s: key 'auth.user': must be non-empty "
+			      "and without ':'", where);
+		return -1;
+	}
+	if (auth_secret(auth, where, "password", &password, faults) < 0)
+		return -1;
+	ulen = strlen(user);
+	s->secret.len = ulen + 1 + password.len;
+	s->secret.data = ph_xmalloc(s->secret.len + 1);
+	memcpy(s->secret.data, user, ulen);
+	s->secret.data[ulen] = ':';
+	memcpy(s->secret.data + ulen + 1, password.data, password.len);
+	s->secret.data[s->secret.len] = '\0';
+	ph_secret_clear(&password);
+	return 0;
+}
+
+static int
+configure_auth(struct ph_route *route, struct omno_settings *s,
+	       struct json_object *auth, const char *where,
+	       struct ph_faults *faults)
+{
+	const char *type;
+	size_t t;
+	int ret = 0;
+
+	if (!json_object_is_type(auth, json_type_object)) {
+		ph_faults_add(faults, "%s: key 'auth': must be an object with "
+			      "a \"type\"", where);
+		return -1;
+	}
+	if (auth_required_string(auth, where, "type", &type, faults) < 0)
+		return -1;
+	for (t = 0; t < PH_N_ELEMENTS(omno_auths); t++)
+		if (strcmp(type, omno_auths[t].name) == 0)
+			break;
+	if (t == PH_N_ELEMENTS(omno_auths)) {
+		ph_faults_add(faults, "%s: key 'auth.type': must be \"basic\", "
+			      "\"bearer\", \"header\", \"hmac-sha256\" or "
+			      "\"none\"", where);
+		return -1;
+	}
+	s->type = omno_auths[t].type;
+	s->verified_by = omno_auths[t].name;
+	/* A misspelt key would otherwise be ignored silently. */
+	json_object_object_foreach(auth, key, val) {
+		const char *const *k = omno_auths[t].keys;
+		char safe[64];
+
+		(void)val;
+		if (strcmp(key, "type") == 0 ||
+		    (k[0] != NULL && strcmp(key, k[0]) == 0) ||
+		    (k[1] != NULL && strcmp(key, k[1]) == 0))
+			continue;
+		ph_faults_add(faults, "%s: key 'auth.%s': unknown for type "
+			      "\"%s\"", where,
+			      ph_log_sanitize(key, safe, sizeof(safe)), type);
+		ret = -1;
+	}
+	if (s->type != OMNO_HMAC && route->n_secrets > 0) {
+		ph_faults_add(faults, "%s: key 'secrets': not used by auth type "
+			      "\"%s\"", where, type);
+		ret = -1;
+	}
+	switch (s->type) {
+	case OMNO_NONE:
+		if (!route->allow_unauthenticated) {
+			ph_faults_add(faults, "%s: key 'auth.type': \"none\" "
+				      "needs \"allow_unauthenticated\": true",
+				      where);
+			return -1;
+		}
+		warn_unauthenticated(route);
+		break;
+	case OMNO_BASIC:
+		if (configure_basic(s, auth, where, faults) < 0)
+			ret = -1;
+		break;
+	case OMNO_BEARER:
+		if (auth_secret(auth, where, "token", &s->secret, faults) < 0)
+			ret = -1;
+		break;
+	case OMNO_HEADER:
+		if (auth_header_name(auth, where, "name", &s->header,
+				     faults) < 0 ||
+		    auth_secret(auth, where, "value", &s->secret, faults) < 0)
+			ret = -1;
+		break;
+	case OMNO_HMAC:
+		s->header = "X-Signature";
+		if (auth_header_name(auth, where, "header", &s->header,
+				     faults) < 0)
+			ret = -1;
+		if (json_object_object_get_ex(auth, "secret", NULL)) {
+			if (route->n_secrets > 0) {
+				ph_faults_add(faults, "%s: key 'auth.secret': "
+					      "give the key here or in "
+					      "'secrets', not both", where);
+				ret = -1;
+			} else if (auth_secret(auth, where, "secret",
+					       &s->secret, faults) < 0)
+				ret = -1;
+		} else if (route->n_secrets == 0) {
+			ph_faults_add(faults, "%s: key 'auth.secret': missing; "
+				      "the HMAC key goes here or in 'secrets'",
+				      where);
+			ret = -1;
+		}
+		break;
+	}
+	return ret;
+}
+
+static int
+omno_configure(struct ph_route *route, struct ph_faults *faults)
+{
+	struct omno_settings *s = ph_xcalloc(1, sizeof(*s));
+	struct json_object *auth;
+	char where[WHERE_MAX];
+
+	route->adapter = s;
+	s->type = OMNO_NONE;
+	s->verified_by = "none";
+	ph_route_where(route, where, sizeof(where));
+	if (json_object_object_get_ex(route->json, "auth", &auth))
+		return configure_auth(route, s, auth, where, faults);
+	if (!route->allow_unauthenticated) {
+		ph_faults_add(faults, "%s: key 'auth': missing; set the "
+			      "authorization method chosen in OMNO's dashboard "
+			      "(basic, bearer, header, hmac-sha256), or "
+			      "\"allow_unauthenticated\": true", where);
+		return -1;
+	}
+	if (route->n_secrets > 0) {
+		ph_faults_add(faults, "%s: key 'secrets': not used without "
+			      "'auth'", where);
+		return -1;
+	}
+	warn_unauthenticated(route);
+	return 0;
+}
+
+static void
+omno_unconfigure(struct ph_route *route)
+{
+	struct omno_settings *s = route->adapter;
+
+	ph_secret_clear(&s->secret);
+	ph_free(&route->adapter);
+}
+
+/* The credentials after "SCHEME " in an Authorization header, white space
+ * around them removed, or NULL if the header is absent or another scheme. */
+static const char *
+auth_param(const struct ph_request *req, const char *scheme, size_t *len_r)
+{
+	const char *h = ph_request_header(req, "Authorization");
+	size_t n = strlen(scheme), len;
+
+	if (h == NULL || strncasecmp(h, scheme, n) != 0 ||
+	    (h[n] != ' ' && h[n] != '\t'))
+		return NULL;
+	h += n;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	len = strlen(h);
+	while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+		len--;
+	*len_r = len;
+	return h;
+}
+
+static bool
+check_basic(const struct omno_settings *s, const struct ph_request *req)
+{
+	const char *b64;
+	uint8_t *raw;
+	size_t len, pad = 0;
+	int n;
+	bool ok;
+
+	b64 = auth_param(req, "Basic", &len);
+	/* Padded base64 only, as RFC 7617 senders write it. */
+	if (b64 == NULL || len == 0 || len % 4 != 0 || len > 8192)
+		return false;
+	if (b64[len - 1] == '=')
+		pad = b64[len - 2] == '=' ? 2 : 1;
+	raw = ph_xmalloc(len / 4 * 3 + 1);
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	ok = n >= 0 && (size_t)n >= pad &&
+	     ph_secret_equal(&s->secret, raw, (size_t)n - pad);
+	ph_wipe(raw, len / 4 * 3 + 1);
+	free(raw);
+	return ok;
+}
+
+static enum ph_auth_result
+omno_authenticate(const struct ph_route *route, struct ph_request *req,
+		  struct ph_auth *auth)
+{
+	const struct omno_settings *s = route->adapter;
+	const char *v;
+	size_t len;
+	int idx = 0;
+
+	switch (s->type) {
+	case OMNO_NONE:
+		idx = -1;
+		break;
+	case OMNO_BASIC:
+		if (!check_basic(s, req))
+			return PH_AUTH_FAIL;
+		break;
+	case OMNO_BEARER:
+		v = auth_param(req, "Bearer", &len);
+		if (v == NULL || !ph_secret_equal(&s->secret, v, len))
+			return PH_AUTH_FAIL;
+		break;
+	case OMNO_HEADER:
+		v = ph_request_header(req, s->header);
+		if (v == NULL || !ph_secret_equal(&s->secret, v, strlen(v)))
+			return PH_AUTH_FAIL;
+		break;
+	case OMNO_HMAC:
+		v = ph_request_header(req, s->header);
+		if (s->secret.data != NULL)
+			idx = ph_hmac_hex_match(PH_SHA256, &s->secret, 1,
+						req->body, req->body_len, v);
+		else
+			idx = ph_hmac_hex_match(PH_SHA256, route->secrets,
+						route->n_secrets, req->body,
+						req->body_len, v);
+		if (idx < 0)
+			return PH_AUTH_FAIL;
+		break;
+	}
+	auth->secret_index = idx;
+	auth->verified_by = s->verified_by;
+	return PH_AUTH_OK;
+}
+
+static void
+omno_normalize(const struct ph_route *route, const struct ph_request *req,
+	       struct ph_event *ev)
+{
+	struct json_object *doc = req->doc;
+	struct json_object *status = ph_json_path(doc, "status");
+	char folded[32];
+
+	(void)route;
+	ev->type = "unknown";
+	/* Each webhook is one status: the status is the event. */
+	if (ph_event_set_text(&ev->provider_event, status) &&
+	    json_object_is_type(status, json_type_string)) {
+		ph_status_fold(ev->provider_event, folded, sizeof(folded));
+		for (size_t i = 0; i < PH_N_ELEMENTS(omno_types); i++) {
+			if (strcmp(folded, omno_types[i].status) == 0)
+				ev->type = omno_types[i].type;
+		}
+	}
+	ph_event_set_text(&ev->status, status);
+	ph_event_set_text(&ev->payment_id, ph_json_path(doc, "id"));
+	/* A JSON number in major units; its text is used, never a double. */
+	ph_event_set_amount(ev, ph_json_path(doc, "amount"),
+			    ph_json_path(doc, "currency"), PH_UNIT_MAJOR);
+	/* "2024-01-18T12:34:56" carries no zone: OMNO means UTC. */
+	ph_event_set_time(&ev->occurred_at, ph_json_path(doc, "createdAt"));
+	if (ev->payment_id != NULL && ev->status != NULL)
+		ph_event_set_dedup_key(ev, req->body, req->body_len, "%s:%s",
+				       ev->payment_id, ev->status);
+	else
+		ph_event_dedup_body_hash(ev, req->body, req->body_len);
+}
+
+static int
+omno_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
+	  struct json_object *doc, struct ph_signed *out,
+	  struct ph_error *err)
+{
+	const struct omno_settings *s = route->adapter;
+	char hex[2 * PH_DIGEST_MAX + 1];
+	char *value;
+	size_t n;
+	int ret;
+
+	(void)doc;
+	switch (s->type) {
+	case OMNO_NONE:
+		return 0;
+	case OMNO_BASIC:
+		n = 4 * ((s->secret.len + 2) / 3);
+		value = ph_xmalloc(sizeof("Basic ") + n);
+		memcpy(value, "Basic ", 6);
+		EVP_EncodeBlock((unsigned char *)value + 6, s->secret.data,
+				(int)s->secret.len);
+		ret = ph_signed_add_header(out, "Authorization", value,
+					   strlen(value), err);
+		ph_wipe(value, strlen(value));
+		free(value);
+		return ret;
+	case OMNO_BEARER:
+		n = sizeof("Bearer ") - 1 + s->secret.len;
+		value = ph_xmalloc(n + 1);
+		memcpy(value, "Bearer ", 7);
+		memcpy(value + 7, s->secret.data, s->secret.len);
+		value[n] = '\0';
+		ret = ph_signed_add_header(out, "Authorization", value, n,
+					   err);
+		ph_wipe(value, n);
+		free(value);
+		return ret;
+	case OMNO_HEADER:
+		return ph_signed_add_header(out, s->header,
+					    (const char *)s->secret.data,
+					    s->secret.len, err);
+	case OMNO_HMAC:
+		if (ph_sign_hmac_hex(PH_SHA256, s->secret.data != NULL ?
+				     &s->secret : &route->secrets[0], payload,
+				     len, hex, err) < 0)
+			return -1;
+		return ph_signed_add_header(out, s->header, hex, strlen(hex),
+					    err);
+	}
+	return 0;
+}
+
+const struct ph_provider ph_provider_omno = {
+	.name = "omno",
+	.configure = omno_configure,
+	.unconfigure = omno_unconfigure,
+	.authenticate = omno_authenticate,
+	.normalize = omno_normalize,
+	.answer = NULL,
+	.sign = omno_sign,
+};

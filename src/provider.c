@@ -1,0 +1,353 @@
+/* provider.c - the adapter registry and helpers shared by adapters.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "provider.h"
+
+extern const struct ph_provider ph_provider_ngn;
+extern const struct ph_provider ph_provider_ompay;
+extern const struct ph_provider ph_provider_omno;
+extern const struct ph_provider ph_provider_paymentoptions;
+
+const struct ph_provider *const ph_providers[] = {
+	&ph_provider_ngn,
+	&ph_provider_ompay,
+	&ph_provider_omno,
+	&ph_provider_paymentoptions,
+	NULL,
+};
+
+const struct ph_provider *
+ph_provider_find(const char *name)
+{
+	for (size_t i = 0; ph_providers[i] != NULL; i++) {
+		if (strcmp(ph_providers[i]->name, name) == 0)
+			return ph_providers[i];
+	}
+	return NULL;
+}
+
+static void
+answer_json(struct ph_answer *ans, int status, const char *body)
+{
+	ans->status = status;
+	ans->content_type = "application/json";
+	ans->body = ph_xstrdup(body);
+	ans->body_len = strlen(body);
+}
+
+void
+ph_answer_default(enum ph_outcome outcome, const struct ph_event *ev,
+		  struct ph_answer *ans)
+{
+	switch (outcome) {
+	case PH_OUT_ACCEPTED:
+	case PH_OUT_DUPLICATE:
+		/* The id is a ULID: no JSON escaping needed. */
+		ans->status = 200;
+		ans->content_type = "application/json";
+		ans->body = ph_xasprintf("{\"status\":\"%s\",\"id\":\"%s\"}",
+		    outcome == PH_OUT_ACCEPTED ? "accepted" : "duplicate",
+		    ev->id);
+		ans->body_len = strlen(ans->body);
+		break;
+	case PH_OUT_UNAUTHORIZED:
+		answer_json(ans, 401, "{\"error\":\"unauthorized\"}");
+		break;
+	case PH_OUT_BAD_REQUEST:
+		answer_json(ans, 400, "{\"error\":\"bad request\"}");
+		break;
+	}
+}
+
+void
+ph_status_fold(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (size == 0)
+		return;
+	for (; in != NULL && *in != '\0' && o + 1 < size; in++) {
+		char c = *in;
+
+		if (c == '_' || c == '-' || c == ' ')
+			continue;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		out[o++] = c;
+	}
+	out[o] = '\0';
+}
+
+void
+ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
+		    struct json_object *currency, enum ph_amount_unit unit)
+{
+	struct ph_error err;
+	const char *text, *cur;
+	size_t len;
+
+	ev->has_amount = false;
+	if (amount == NULL || currency == NULL ||
+	    !json_object_is_type(currency, json_type_string))
+		return;
+	switch (json_object_get_type(amount)) {
+	case json_type_int:
+	case json_type_double:
+		/* json-c keeps a parsed number's source text and prints it
+		 * back verbatim: "123.45" stays "123.45", no double involved. */
+		text = json_object_to_json_string_ext(amount,
+						      JSON_C_TO_STRING_PLAIN);
+		len = strlen(text);
+		break;
+	case json_type_string:
+		/* By length: an embedded NUL must not cut "1\u00002" to "1". */
+		text = json_object_get_string(amount);
+		len = (size_t)json_object_get_string_len(amount);
+		break;
+	default:
+		return;
+	}
+	cur = json_object_get_string(currency);
+	if (ph_money_parse(text, len, cur, unit, &ev->amount,
+			   &err) < 0) {
+		char safe[64];
+
+		ph_log_warn("route=%s amount not normalized: %s",
+			    ph_log_sanitize(ev->route, safe, sizeof(safe)),
+			    err.msg);
+		return;
+	}
+	ev->has_amount = true;
+}
+
+void
+ph_event_set_dedup_key(struct ph_event *ev, const uint8_t *body, size_t len,
+		       const char *fmt, ...)
+{
+	char *id, *key;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&id, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		ph_log_error("vasprintf: out of memory");
+		abort();
+	}
+	key = ph_xasprintf("%s:%s", ev->provider, id);
+	free(id);
+	if (strlen(key) > PH_DEDUP_KEY_MAX) {
+		char safe[64];
+
+		free(key);
+		ph_log_warn("route=%s identity too long for a dedup key, using "
+			    "the body hash",
+			    ph_log_sanitize(ev->route, safe, sizeof(safe)));
+		ph_event_dedup_body_hash(ev, body, len);
+		return;
+	}
+	free(ev->dedup_key);
+	ev->dedup_key = key;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back
+ * (H. Hinnant's algorithms: exact, no time zone or locale involved). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int64_t *y_r, int *m_r, int *d_r)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d_r = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m_r = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y_r = era * 400 + yoe + (*m_r <= 2);
+}
+
+static bool
+take_digits(const char **p, const char *end, size_t n, int *out)
+{
+	int v = 0;
+
+	if ((size_t)(end - *p) < n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = (*p)[i];
+
+		if (c < '0' || c > '9')
+			return false;
+		v = v * 10 + (c - '0');
+	}
+	*p += n;
+	*out = v;
+	return true;
+}
+
+static bool
+take_char(const char **p, const char *end, const char *set)
+{
+	if (*p == end || strchr(set, **p) == NULL)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* Seconds of the day, year 0000 to 9999 only: 253402300799 is
+ * 9999-12-31T23:59:59Z. */
+#define TIME_MAX_S INT64_C(253402300799)
+
+static void
+format_time(int64_t secs, const char *frac, size_t frac_len, char *out,
+	    size_t size)
+{
+	int64_t days = secs / 86400, rem = secs % 86400, y;
+	int m, d;
+
+	civil_from_days(days, &y, &m, &d);
+	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%s%.*sZ", (int)y, m,
+		 d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+		 frac_len > 0 ? "." : "", (int)frac_len, frac);
+}
+
+static bool
+parse_time_text(const char *s, size_t len, char *out, size_t size)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+				     30, 31 };
+	const char *p = s, *end = s + len, *frac = NULL;
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	size_t frac_len = 0;
+	int64_t secs;
+
+	if (!take_digits(&p, end, 4, &y) || !take_char(&p, end, "-") ||
+	    !take_digits(&p, end, 2, &mo) || !take_char(&p, end, "-") ||
+	    !take_digits(&p, end, 2, &d) || !take_char(&p, end, "Tt ") ||
+	    !take_digits(&p, end, 2, &h) || !take_char(&p, end, ":") ||
+	    !take_digits(&p, end, 2, &mi) || !take_char(&p, end, ":") ||
+	    !take_digits(&p, end, 2, &sec))
+		return false;
+	if (take_char(&p, end, ".")) {
+		frac = p;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		frac_len = (size_t)(p - frac);
+		if (frac_len == 0 || frac_len > 9)
+			return false;
+	}
+	if (take_char(&p, end, "Zz")) {
+		/* UTC */
+	} else if (p < end && (*p == '+' || *p == '-')) {
+		sign = *p++ == '+' ? 1 : -1;
+		if (!take_digits(&p, end, 2, &oh))
+			return false;
+		if (take_char(&p, end, ":")) {
+			if (!take_digits(&p, end, 2, &om))
+				return false;
+		} else if (p < end && !take_digits(&p, end, 2, &om))
+			return false;
+		if (oh > 23 || om > 59)
+			return false;
+	}
+	if (p != end)
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+	    mi > 59 || sec > 59)
+		return false;
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return false;
+	secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	secs -= (int64_t)sign * (oh * 3600 + om * 60);
+	if (secs < 0 || secs > TIME_MAX_S)
+		return false;
+	format_time(secs, frac, frac_len, out, size);
+	return true;
+}
+
+bool
+ph_event_set_time(char **field, struct json_object *val)
+{
+	char out[64];
+	int64_t n;
+
+	switch (json_object_get_type(val)) {
+	case json_type_string:
+		if (!parse_time_text(json_object_get_string(val),
+				     (size_t)json_object_get_string_len(val),
+				     out, sizeof(out)))
+			return false;
+		break;
+	case json_type_int:
+		/* Beyond INT64_MAX json-c keeps a uint64_t; get_int64 clamps,
+		 * which the range check refuses. */
+		n = json_object_get_int64(val);
+		if (n < 0)
+			return false;
+		if (n < INT64_C(100000000000)) {
+			format_time(n, NULL, 0, out, sizeof(out));
+		} else {
+			char ms[4];
+
+			if (n / 1000 > TIME_MAX_S)
+				return false;
+			snprintf(ms, sizeof(ms), "%03d", (int)(n % 1000));
+			format_time(n / 1000, ms, 3, out, sizeof(out));
+		}
+		break;
+	default:
+		return false;
+	}
+	free(*field);
+	*field = ph_xstrdup(out);
+	return true;
+}
+
+struct json_object *
+ph_json_path(struct json_object *obj, const char *path)
+{
+	char key[128];
+
+	while (obj != NULL && *path != '\0') {
+		size_t len = strcspn(path, ".");
+
+		if (len >= sizeof(key) ||
+		    !json_object_is_type(obj, json_type_object))
+			return NULL;
+		memcpy(key, path, len);
+		key[len] = '\0';
+		if (!json_object_object_get_ex(obj, key, &obj))
+			return NULL;
+		path += len;
+		if (*path == '.')
+			path++;
+	}
+	return obj;
+}

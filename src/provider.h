@@ -1,0 +1,129 @@
+/* provider.h - the interface every provider adapter implements.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * An adapter is one file, prov-<name>.c, exporting one const struct
+ * ph_provider, listed in provider.c. The pipeline (handler.c) calls it in
+ * this order for a request that passed the transport checks:
+ *
+ *   authenticate()  over the raw bytes in req (may call ph_request_json()
+ *                   itself when the credential lives inside the body)
+ *   normalize()     fill the event from req->doc (already parsed, an object)
+ *   answer()        the provider's expected reply for each outcome
+ */
+#ifndef PH_PROVIDER_H
+#define PH_PROVIDER_H
+
+#include <stdbool.h>
+#include "conf.h"
+#include "event.h"
+#include "request.h"
+
+struct ph_signed;			/* sign.h */
+
+enum ph_auth_result {
+	PH_AUTH_OK,
+	PH_AUTH_FAIL,		/* missing or wrong credentials */
+	PH_AUTH_BAD_REQUEST,	/* body unparseable where auth needs it */
+};
+
+struct ph_auth {
+	const char *verified_by;	/* static string for the event */
+	int secret_index;		/* which secret matched, -1 if n/a */
+};
+
+enum ph_outcome {
+	PH_OUT_ACCEPTED,
+	PH_OUT_DUPLICATE,
+	PH_OUT_UNAUTHORIZED,
+	PH_OUT_BAD_REQUEST,
+};
+
+struct ph_answer {
+	int status;
+	const char *content_type;	/* NULL: no body */
+	char *body;			/* owned, freed by the caller */
+	size_t body_len;
+};
+
+struct ph_provider {
+	const char *name;
+	/* Parse the route's adapter-specific keys from route->json into
+	 * route->adapter, appending a fault for each problem. Returns 0 or -1.
+	 * Called once per configuration load. */
+	int (*configure)(struct ph_route *route, struct ph_faults *faults);
+	/* Free route->adapter. May be NULL. */
+	void (*unconfigure)(struct ph_route *route);
+	enum ph_auth_result (*authenticate)(const struct ph_route *route,
+					    struct ph_request *req,
+					    struct ph_auth *auth);
+	/* Fill type, dedup_key, ids, status, amount, occurred_at, provider_event
+	 * from req->doc. Never fails for an authentic object: what cannot be
+	 * classified is "unknown", what is missing is NULL, and a missing
+	 * identity falls back to the body hash. */
+	void (*normalize)(const struct ph_route *route,
+			  const struct ph_request *req, struct ph_event *ev);
+	/* The reply for an outcome; NULL means ph_answer_default(). */
+	void (*answer)(enum ph_outcome outcome, const struct ph_event *ev,
+		       struct ph_answer *ans);
+	/* For "payhook sign": what delivering payload (len bytes, as given;
+	 * doc is it parsed, or NULL when it is not a JSON object) to route
+	 * with valid credentials needs, made with the route's first secret:
+	 * headers, a query, or a replacement body (see sign.h). Returns 0,
+	 * or -1 with err when it cannot be done. NULL: nothing is needed
+	 * beyond the Content-Type. */
+	int (*sign)(const struct ph_route *route, const uint8_t *payload,
+		    size_t len, struct json_object *doc, struct ph_signed *out,
+		    struct ph_error *err);
+};
+
+/* The adapter called name, or NULL. */
+const struct ph_provider *ph_provider_find(const char *name);
+
+/* NULL-terminated list of all adapters. */
+extern const struct ph_provider *const ph_providers[];
+
+/* Default replies: 200 {"status":"accepted","id":"…"} and
+ * {"status":"duplicate","id":"…"}; 401 {"error":"unauthorized"};
+ * 400 {"error":"bad request"}. */
+void ph_answer_default(enum ph_outcome outcome, const struct ph_event *ev,
+		       struct ph_answer *ans);
+
+/* Shared normalization helpers for adapters. */
+
+/* Normalize a status word: ASCII lower case with '_', '-' and ' ' removed,
+ * into out (size bytes). "PENDING_3DS" -> "pending3ds". */
+void ph_status_fold(const char *in, char *out, size_t size);
+
+/* Fill ev->amount from a JSON value (number, or string holding a number)
+ * and a currency value, using the number's text as received (json-c keeps
+ * it), never a double. Leaves has_amount false when either is missing, of
+ * the wrong type, or not exact at the currency's exponent (logged). */
+void ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
+			 struct json_object *currency,
+			 enum ph_amount_unit unit);
+
+/* The longest dedup key the dedup database takes (dedup.c). */
+#define PH_DEDUP_KEY_MAX 1024
+
+/* Set ev->dedup_key to "<ev->provider>:" and the formatted identity of the
+ * event. An identity too long for the dedup database (a provider sending a
+ * kilobyte-long id) counts as no identity: the key falls back to the body
+ * hash, as ph_event_dedup_body_hash() makes it, rather than a 503 that
+ * every retry would meet again. */
+void ph_event_set_dedup_key(struct ph_event *ev, const uint8_t *body,
+			    size_t len, const char *fmt, ...) PH_PRINTF(4, 5);
+
+/* Set *field to a provider's timestamp as RFC 3339 UTC,
+ * "YYYY-MM-DDTHH:MM:SS[.fraction]Z". Accepted: a string
+ * "YYYY-MM-DD[T ]HH:MM:SS[.fraction][zone]", the zone being Z, +HH:MM,
+ * +HHMM or +HH (or '-'), none meaning UTC, the fraction's digits kept as
+ * sent (at most 9); or a JSON integer, Unix time in seconds below 10^11,
+ * else in milliseconds. Anything else leaves *field untouched and returns
+ * false. */
+bool ph_event_set_time(char **field, struct json_object *val);
+
+/* Look up a dotted path ("data.transaction_id") in obj; NULL if absent. */
+struct json_object *ph_json_path(struct json_object *obj, const char *path);
+
+#endif

@@ -1,0 +1,164 @@
+/* responder.c - FastCGI accept loop and one-shot CGI over one handler.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "log.h"
+#include "responder.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	/* Makes libfcgi's accept() give up instead of retrying on EINTR. */
+	FCGX_ShutdownPending();
+}
+
+void
+ph_signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocked accept() must return so the loop can see
+	 * the flag; the request in hand still runs to completion. */
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+bool
+ph_stop_requested(void)
+{
+	return stop_requested != 0;
+}
+
+/* FastCGI streams. */
+
+static ssize_t
+fcgi_read(void *ctx, uint8_t *buf, size_t len)
+{
+	FCGX_Request *r = ctx;
+	int n = FCGX_GetStr((char *)buf, len > INT32_MAX ? INT32_MAX : (int)len,
+			    r->in);
+
+	return n < 0 ? -1 : n;
+}
+
+static int
+fcgi_write(void *ctx, const void *buf, size_t len)
+{
+	FCGX_Request *r = ctx;
+
+	if (len > INT32_MAX)
+		return -1;
+	return FCGX_PutStr(buf, (int)len, r->out) == (int)len ? 0 : -1;
+}
+
+int
+ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
+		  unsigned long max_requests)
+{
+	FCGX_Request r;
+	unsigned long served = 0;
+	int ret = 0;
+
+	if (FCGX_Init() != 0) {
+		ph_log_error("FCGX_Init failed");
+		return -1;
+	}
+	if (FCGX_InitRequest(&r, listen_fd, 0) != 0) {
+		ph_log_error("FCGX_InitRequest failed");
+		return -1;
+	}
+	while (!stop_requested &&
+	       (max_requests == 0 || served < max_requests)) {
+		struct ph_stream io = { fcgi_read, fcgi_write, &r };
+		struct ph_request req;
+
+		if (FCGX_Accept_r(&r) < 0) {
+			if (!stop_requested) {
+				ph_log_error("FastCGI accept failed: %s",
+					     strerror(errno));
+				ret = -1;
+			}
+			break;
+		}
+		ph_request_init(&req, r.envp, &io);
+		ph_handle(ctx, &req);
+		ph_request_clear(&req);
+		FCGX_Finish_r(&r);
+		served++;
+		ph_context_maintain(ctx);
+	}
+	FCGX_Free(&r, 1);
+	return ret;
+}
+
+/* CGI streams: the body on stdin, the answer on stdout. */
+
+static ssize_t
+cgi_read(void *ctx, uint8_t *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n;
+	}
+}
+
+static int
+cgi_write(void *ctx, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ph_responder_cgi(struct ph_context *ctx)
+{
+	struct ph_stream io = { cgi_read, cgi_write, NULL };
+	struct ph_request req;
+	bool answered;
+
+	ph_request_init(&req, environ, &io);
+	ph_handle(ctx, &req);
+	answered = req.answered;
+	ph_request_clear(&req);
+	/* Let the web server finish the response before housekeeping. */
+	close(STDOUT_FILENO);
+	ph_context_maintain(ctx);
+	return answered ? 0 : -1;
+}

@@ -1,0 +1,271 @@
+/* util.c - error idiom, allocation, hex, small helpers.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+int
+ph_error_set(struct ph_error *err, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	if (err != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+	return -1;
+}
+
+static void PH_NORETURN
+oom(size_t n)
+{
+	ph_log_error("out of memory allocating %zu bytes", n);
+	abort();
+}
+
+void *
+ph_xmalloc(size_t n)
+{
+	void *p = malloc(n == 0 ? 1 : n);
+
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+void *
+ph_xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size);
+
+	if (p == NULL)
+		oom(nmemb * size);
+	return p;
+}
+
+void *
+ph_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n == 0 ? 1 : n);
+
+	if (q == NULL)
+		oom(n);
+	return q;
+}
+
+char *
+ph_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		oom(strlen(s) + 1);
+	return p;
+}
+
+char *
+ph_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (p == NULL)
+		oom(n + 1);
+	return p;
+}
+
+char *
+ph_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(0);
+	return p;
+}
+
+void
+ph_wipe(void *p, size_t n)
+{
+#ifdef HAVE_EXPLICIT_BZERO
+	explicit_bzero(p, n);
+#else
+	volatile unsigned char *v = p;
+
+	while (n-- > 0)
+		*v++ = 0;
+#endif
+}
+
+void
+ph_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+static int
+hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+ph_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t out_len)
+{
+	if (in_len / 2 != out_len || in_len % 2 != 0)
+		return -1;
+	for (size_t i = 0; i < out_len; i++) {
+		int hi = hex_nibble(in[2 * i]);
+		int lo = hex_nibble(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int
+ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		unsigned d;
+
+		if (*s < '0' || *s > '9')
+			return -1;
+		d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+bool
+ph_strcaseeq(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++) {
+		char ca = *a, cb = *b;
+
+		if (ca >= 'A' && ca <= 'Z')
+			ca = (char)(ca - 'A' + 'a');
+		if (cb >= 'A' && cb <= 'Z')
+			cb = (char)(cb - 'A' + 'a');
+		if (ca != cb)
+			return false;
+	}
+	return *a == *b;
+}
+
+uint64_t
+ph_now_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int
+ph_read_file(const char *path, size_t max_len, char **data_r, size_t *len_r,
+	     struct ph_error *err)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ph_error_set(err, "open(%s) failed: %s", path,
+				    strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ph_error_set(err, "fstat(%s) failed: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ph_error_set(err, "%s is not a regular file", path);
+		goto fail;
+	}
+	/* Room for max_len bytes, one more to notice a longer file (it may
+	 * have grown since fstat), and the NUL. */
+	cap = ((uint64_t)st.st_size < max_len ? (size_t)st.st_size : max_len) + 2;
+	buf = ph_xmalloc(cap);
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap - 1) {
+			if (len > max_len) {
+				ph_error_set(err, "%s is larger than %zu bytes",
+					     path, max_len);
+				goto fail;
+			}
+			cap = cap * 2 > max_len + 2 ? max_len + 2 : cap * 2;
+			buf = ph_xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ph_error_set(err, "read(%s) failed: %s", path,
+				     strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max_len) {
+		ph_error_set(err, "%s is larger than %zu bytes", path, max_len);
+		goto fail;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*data_r = buf;
+	*len_r = len;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
+}

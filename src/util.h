@@ -1,0 +1,70 @@
+/* util.h - error idiom, allocation that aborts on exhaustion, small helpers.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * One error idiom everywhere: a function that can fail returns 0 on success
+ * and -1 on failure and, when given a non-NULL struct ph_error *, fills it
+ * with one human-readable line ("open(/x) failed: Permission denied").
+ * Functions returning an HTTP status say so in their header comment.
+ */
+#ifndef PH_UTIL_H
+#define PH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define PH_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#define PH_MALLOC __attribute__((malloc, returns_nonnull))
+#define PH_NORETURN __attribute__((noreturn))
+#define PH_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+#define PH_STRINGIFY_(x) #x
+#define PH_STRINGIFY(x) PH_STRINGIFY_(x)
+
+struct ph_error {
+	char msg[512];
+};
+
+/* Format into err (may be NULL). Always returns -1, so callers can write
+ * "return ph_error_set(err, ...);". errno is preserved. */
+int ph_error_set(struct ph_error *err, const char *fmt, ...) PH_PRINTF(2, 3);
+
+/* Allocation: on exhaustion these log and abort(); they never return NULL.
+ * Webhook senders retry after a dropped connection, so dying is safe. */
+void *ph_xmalloc(size_t n) PH_MALLOC;
+void *ph_xcalloc(size_t nmemb, size_t size) PH_MALLOC;
+void *ph_xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
+char *ph_xstrdup(const char *s) PH_MALLOC PH_NONNULL(1);
+char *ph_xstrndup(const char *s, size_t n) PH_MALLOC PH_NONNULL(1);
+char *ph_xasprintf(const char *fmt, ...) PH_PRINTF(1, 2) PH_MALLOC;
+
+/* free(*p) and set *p = NULL; p itself must not be NULL. */
+#define ph_free(p) do { free(*(p)); *(p) = NULL; } while (0)
+
+/* Overwrite n bytes in a way the compiler may not elide (for secrets). */
+void ph_wipe(void *p, size_t n);
+
+/* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes. */
+void ph_hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* Decode hex (either case) of exactly 2*out_len characters.
+ * Returns 0, or -1 on a bad length or a non-hex character. */
+int ph_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t out_len);
+
+/* Parse a decimal unsigned integer in [min, max] from s (entire string).
+ * Returns 0 or -1 (junk, sign, overflow or out of range). */
+int ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* ASCII case-insensitive equality. */
+bool ph_strcaseeq(const char *a, const char *b);
+
+/* Monotonic clock in microseconds, for measuring elapsed time. */
+uint64_t ph_now_monotonic_us(void);
+
+/* Read a whole file into a NUL-terminated buffer (the NUL is not counted in
+ * *len_r). Refuses files larger than max_len. Caller frees *data_r. */
+int ph_read_file(const char *path, size_t max_len, char **data_r,
+		 size_t *len_r, struct ph_error *err);
+
+#endif

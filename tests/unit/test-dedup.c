@@ -1,0 +1,1178 @@
+/* test-dedup.c - claims, commits, crashes and purges in a real environment.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ *
+ * Every case works in its own subdirectory of test_tmpdir(). Other
+ * processes are forked children that open their own handle (DB_REGISTER
+ * allows one per process) and report through their exit code; they leave
+ * with _exit() so the runner's atexit cleanup stays with the parent.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <db.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "dedup.h"
+#include "util.h"
+
+#define ID_A "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+#define ID_B "01BX5ZZKBKACTAV9WEVGEMMVRZ"
+#define DAY 86400
+
+static char *
+test_dir(const char *name)
+{
+	return ph_xasprintf("%s/%s", test_tmpdir(), name);
+}
+
+static struct ph_dedup *
+open_dd(const char *dir, unsigned wait_ms, struct ph_error *err)
+{
+	struct ph_dedup_options opt = { .claim_wait_ms = wait_ms };
+
+	return ph_dedup_open(dir, &opt, err);
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Exit code of a child, 128 + signal if it was killed, -1 on error. */
+static int
+reap(pid_t pid)
+{
+	int st;
+
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool
+read_byte(int fd)
+{
+	char c;
+	ssize_t n;
+
+	while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	return n == 1;
+}
+
+static void
+write_byte(int fd)
+{
+	while (write(fd, "x", 1) < 0 && errno == EINTR)
+		;
+}
+
+static void
+child_fail(const char *what, const struct ph_error *err)
+{
+	fprintf(stderr, "# child %ld: %s: %s\n", (long)getpid(), what,
+		err->msg);
+}
+
+/* Inode of dir/name, 0 if absent. */
+static ino_t
+inode_of(const char *dir, const char *name)
+{
+	char *path = ph_xasprintf("%s/%s", dir, name);
+	struct stat st;
+	ino_t ino = stat(path, &st) == 0 ? st.st_ino : 0;
+
+	free(path);
+	return ino;
+}
+
+/*
+ * Recovery removes and recreates the region files, so a new inode for
+ * __db.001 shows that it ran. A hard link outside dir keeps the old inode
+ * allocated meanwhile, or the file system could hand the number out again.
+ * Returns the inode, 0 on failure; region_unpin() drops the link.
+ */
+static ino_t
+region_pin(const char *dir)
+{
+	char *from = ph_xasprintf("%s/__db.001", dir);
+	char *to = ph_xasprintf("%s/pinned-region", test_tmpdir());
+	ino_t ino;
+
+	(void)unlink(to);
+	ino = link(from, to) == 0 ? inode_of(dir, "__db.001") : 0;
+	free(from);
+	free(to);
+	return ino;
+}
+
+static void
+region_unpin(void)
+{
+	char *to = ph_xasprintf("%s/pinned-region", test_tmpdir());
+
+	(void)unlink(to);
+	free(to);
+}
+
+static unsigned
+count_files(const char *dir, const char *prefix, unsigned *max_log_r)
+{
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		n++;
+		if (max_log_r != NULL) {
+			unsigned num = (unsigned)strtoul(de->d_name + 4, NULL,
+							 10);
+
+			if (num > *max_log_r)
+				*max_log_r = num;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+test_dedup_permissions(void)
+{
+	static const char *const expect[] = {
+		"dedup.db", "__db.register", "__db.001", "log.0000000001",
+	};
+	struct ph_error err = { "" };
+	char *dir = test_dir("perm"), *path, *file, *bad;
+	struct ph_dedup *dd;
+	struct dirent *de;
+	struct stat st;
+	unsigned n = 0;
+	mode_t omask;
+	DIR *d;
+	int fd;
+
+	test_begin("dedup: open makes a 0700 directory of 0600 files");
+	/* A careless umask must not leak into the state directory. */
+	omask = umask(0);
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	if (dd != NULL) {
+		test_assert(ph_dedup_claim(dd, "test:perm", NULL, &err) ==
+			    PH_CLAIM_OWNED);
+		test_assert(ph_dedup_commit(dd, "test:perm", ID_A, &err) == 0);
+		ph_dedup_close(&dd);
+		test_assert(dd == NULL);
+	}
+	umask(omask);
+	test_assert(stat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    (st.st_mode & 07777) == 0700);
+	test_assert((d = opendir(dir)) != NULL);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		path = ph_xasprintf("%s/%s", dir, de->d_name);
+		test_assert_idx(lstat(path, &st) == 0 &&
+				S_ISREG(st.st_mode) &&
+				(st.st_mode & 07777) == 0600, n);
+		if ((st.st_mode & 07777) != 0600)
+			printf("# %s has mode %o\n", path,
+			       (unsigned)(st.st_mode & 07777));
+		free(path);
+		n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	test_assert(n >= PH_N_ELEMENTS(expect));
+	for (size_t i = 0; i < PH_N_ELEMENTS(expect); i++) {
+		path = ph_xasprintf("%s/%s", dir, expect[i]);
+		test_assert_idx(access(path, F_OK) == 0, i);
+		free(path);
+	}
+	test_end();
+
+	test_begin("dedup: open reports where it failed");
+	file = test_dir("plainfile");
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	test_assert(fd >= 0 && close(fd) == 0);
+	bad = ph_xasprintf("%s/state", file);
+	path = ph_xasprintf("mkdir(%s) failed: Not a directory", bad);
+	test_assert(open_dd(bad, 0, &err) == NULL);
+	test_assert(strcmp(err.msg, path) == 0);
+	free(path);
+	free(bad);
+	test_assert(open_dd(file, 0, &err) == NULL);
+	path = ph_xasprintf("%s is not a directory", file);
+	test_assert(strcmp(err.msg, path) == 0);
+	free(path);
+	free(file);
+	test_end();
+	free(dir);
+}
+
+struct busy_child {
+	const char *dir;
+	const char *key;
+};
+
+/* 0: BUSY after waiting about its 50 ms; 1: BUSY too early or too late;
+ * 2: another answer. */
+static int
+busy_child(const struct busy_child *bc)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = open_dd(bc->dir, 50, &err);
+	uint64_t t0;
+	enum ph_claim r;
+	int code;
+
+	if (dd == NULL) {
+		child_fail("open", &err);
+		return 3;
+	}
+	t0 = ph_now_monotonic_us();
+	r = ph_dedup_claim(dd, bc->key, NULL, &err);
+	t0 = ph_now_monotonic_us() - t0;
+	if (r != PH_CLAIM_BUSY)
+		code = 2;
+	else
+		code = t0 >= 45000 && t0 < 5000000 ? 0 : 1;
+	ph_dedup_close(&dd);
+	return code;
+}
+
+static void
+test_dedup_claim(void)
+{
+	struct busy_child bc;
+	struct ph_error err = { "" };
+	char *dir = test_dir("claim");
+	char id[27] = "x";
+	struct ph_dedup *dd;
+	uint64_t t0;
+	pid_t pid;
+
+	test_begin("dedup: claim, busy, commit, duplicate");
+	dd = open_dd(dir, 50, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		printf("# %s\n", err.msg);
+		test_end();
+		free(dir);
+		return;
+	}
+	test_assert(ph_dedup_count(dd, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(id[0] == '\0');
+	/* Our own pending claim: nobody else can resolve it, answer now. */
+	t0 = ph_now_monotonic_us();
+	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_assert(ph_now_monotonic_us() - t0 < 45000);
+	test_assert(strcmp(err.msg, "dedup key already claimed by this "
+			   "process and not yet committed") == 0);
+	/* Another live process waits its claim_wait_ms, then gives up. */
+	bc.dir = dir;
+	bc.key = "test:claim";
+	pid = fork();
+	if (pid == 0)
+		_exit(busy_child(&bc));
+	test_assert(reap(pid) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1);
+	test_assert(ph_dedup_commit(dd, "test:claim", ID_A, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_A) == 0);
+	test_assert(ph_dedup_claim(dd, "test:claim", NULL, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	/* Committing again keeps the first record. */
+	test_assert(ph_dedup_commit(dd, "test:claim", ID_B, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_A) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1);
+	test_end();
+
+	test_begin("dedup: bad arguments");
+	test_assert(ph_dedup_claim(dd, "", id, &err) == PH_CLAIM_ERROR);
+	test_assert(strcmp(err.msg, "dedup key of 0 bytes: must be 1 to "
+			   "1024") == 0);
+	test_assert(ph_dedup_claim(dd, "\001payhook:last-purge", id, &err) ==
+		    PH_CLAIM_ERROR);
+	test_assert(strcmp(err.msg, "dedup key starts with a reserved byte") ==
+		    0);
+	test_assert(ph_dedup_commit(dd, "test:bad", ID_A "X", &err) == -1);
+	test_assert(strcmp(err.msg, "event id of 27 bytes: at most 26") == 0);
+	test_assert(ph_dedup_release(dd, "test:unknown", &err) == 0);
+	/* Commit without a claim still records the key. */
+	test_assert(ph_dedup_commit(dd, "test:unclaimed", ID_B, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:unclaimed", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_B) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 2);
+	test_end();
+
+	test_begin("dedup: a forked child cannot use its parent's handle");
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		int code;
+
+		code = ph_dedup_claim(dd, "test:fork", NULL, &cerr) ==
+		       PH_CLAIM_ERROR &&
+		       strstr(cerr.msg, "open one per process") != NULL ?
+		       0 : 1;
+		/* Frees memory only: the parent stays registered. */
+		ph_dedup_close(&dd);
+		_exit(code);
+	}
+	test_assert(reap(pid) == 0);
+	test_assert(ph_dedup_claim(dd, "test:fork", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_release(dd, "test:fork", &err) == 0);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	(void)reap(pid);
+	return pid;
+}
+
+static void
+test_dedup_release(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("release");
+	struct ph_dedup *dd;
+	char id[27];
+	pid_t pid;
+
+	test_begin("dedup: release lets the key be claimed again");
+	dd = open_dd(dir, 50, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	test_assert(ph_dedup_claim(dd, "test:rel", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_release(dd, "test:rel", &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:rel", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_commit(dd, "test:rel", ID_A, &err) == 0);
+	/* A done record is not ours to release. */
+	test_assert(ph_dedup_release(dd, "test:rel", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:rel", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_end();
+
+	test_begin("dedup: pending records of others: live, old, dead");
+	/* Our parent is alive and is not us. */
+	test_assert(ph_dedup_put_raw(dd, "test:live", false, (long)getppid(),
+				     time(NULL), "", &err) == 0);
+	test_assert(ph_dedup_release(dd, "test:live", &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 2);
+	test_assert(ph_dedup_claim(dd, "test:live", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_assert(strstr(err.msg, "still pending in process") != NULL);
+	/* Older than claim_timeout_s (120): stale though its owner lives. */
+	test_assert(ph_dedup_put_raw(dd, "test:old", false, (long)getppid(),
+				     time(NULL) - 121, "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:old", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* Owner gone. */
+	pid = dead_pid();
+	test_assert(ph_dedup_put_raw(dd, "test:dead", false, (long)pid,
+				     time(NULL), "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:dead", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* Our pid, but not this handle: left by a dead process whose pid
+	 * we reuse. */
+	test_assert(ph_dedup_put_raw(dd, "test:reused", false, (long)getpid(),
+				     time(NULL), "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:reused", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_count(dd, &err) == 5);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+static void
+test_dedup_dead_owner(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("dead");
+	struct ph_dedup *dd;
+	uint64_t t0;
+	pid_t pid;
+
+	test_begin("dedup: a claim left by an exited process is taken over");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+
+		if (cdd == NULL ||
+		    ph_dedup_claim(cdd, "test:dead", NULL, &cerr) !=
+		    PH_CLAIM_OWNED) {
+			child_fail("claim", &cerr);
+			_exit(1);
+		}
+		ph_dedup_close(&cdd);
+		_exit(0);
+	}
+	test_assert(reap(pid) == 0);
+	if (dd != NULL) {
+		t0 = ph_now_monotonic_us();
+		test_assert(ph_dedup_claim(dd, "test:dead", NULL, &err) ==
+			    PH_CLAIM_OWNED);
+		/* Well under the 10 s claim_wait_ms default. */
+		test_assert(ph_now_monotonic_us() - t0 < 5000000);
+		test_assert(ph_dedup_commit(dd, "test:dead", ID_A, &err) == 0);
+	}
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+enum {
+	RACE_OWNED = 10,
+	RACE_DUPLICATE = 11,
+	RACE_BUSY = 12,
+	RACE_ERROR = 13,
+	RACE_BAD_ID = 14,
+	RACE_NO_OPEN = 15,
+	RACE_NO_COMMIT = 16,
+};
+
+static int
+race_child(const char *dir, int ready_fd, int go_fd)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd;
+	char id[27];
+	int code;
+
+	dd = open_dd(dir, 0, &err);
+	if (dd == NULL) {
+		child_fail("open", &err);
+		return RACE_NO_OPEN;
+	}
+	write_byte(ready_fd);
+	(void)read_byte(go_fd);		/* EOF: everybody goes at once */
+	switch (ph_dedup_claim(dd, "test:race", id, &err)) {
+	case PH_CLAIM_OWNED:
+		sleep_ms(50);
+		code = ph_dedup_commit(dd, "test:race", ID_A, &err) == 0 ?
+		       RACE_OWNED : RACE_NO_COMMIT;
+		break;
+	case PH_CLAIM_DUPLICATE:
+		code = strcmp(id, ID_A) == 0 ? RACE_DUPLICATE : RACE_BAD_ID;
+		break;
+	case PH_CLAIM_BUSY:
+		code = RACE_BUSY;
+		break;
+	default:
+		child_fail("claim", &err);
+		code = RACE_ERROR;
+		break;
+	}
+	ph_dedup_close(&dd);
+	return code;
+}
+
+static void
+test_dedup_race(void)
+{
+	enum { N = 8 };
+	char *dir = test_dir("race");
+	int ready[2], go[2], codes[N];
+	unsigned owned = 0, dup = 0, ready_n = 0;
+	pid_t pids[N];
+
+	test_begin("dedup: 8 processes claim one key, exactly one owns it");
+	test_assert(pipe(ready) == 0 && pipe(go) == 0);
+	/* The environment does not exist yet: they also race to create it. */
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			close(ready[0]);
+			close(go[1]);
+			_exit(race_child(dir, ready[1], go[0]));
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	while (ready_n < N && read_byte(ready[0]))
+		ready_n++;
+	test_assert(ready_n == N);
+	close(go[1]);
+	close(ready[0]);
+	for (int i = 0; i < N; i++) {
+		codes[i] = reap(pids[i]);
+		if (codes[i] == RACE_OWNED)
+			owned++;
+		else if (codes[i] == RACE_DUPLICATE)
+			dup++;
+		else
+			printf("# child %d exited %d\n", i, codes[i]);
+	}
+	test_assert(owned == 1);
+	test_assert(dup == N - 1);
+	test_end();
+	free(dir);
+}
+
+static void
+test_dedup_distinct(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("distinct");
+	struct ph_dedup *dd;
+	int ready[2], go[2];
+	enum ph_claim r;
+	uint64_t t0;
+	pid_t pid;
+
+	test_begin("dedup: a pending claim does not hold up other keys");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL && pipe(ready) == 0 && pipe(go) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+
+		close(ready[0]);
+		close(go[1]);
+		if (cdd == NULL ||
+		    ph_dedup_claim(cdd, "test:A", NULL, &cerr) !=
+		    PH_CLAIM_OWNED) {
+			child_fail("claim A", &cerr);
+			_exit(1);
+		}
+		write_byte(ready[1]);
+		(void)read_byte(go[0]);
+		_exit(ph_dedup_release(cdd, "test:A", &cerr) == 0 ? 0 : 2);
+	}
+	close(ready[1]);
+	close(go[0]);
+	test_assert(read_byte(ready[0]));
+	if (dd != NULL) {
+		t0 = ph_now_monotonic_us();
+		r = ph_dedup_claim(dd, "test:B", NULL, &err);
+		t0 = ph_now_monotonic_us() - t0;
+		test_assert(r == PH_CLAIM_OWNED);
+		test_assert(t0 < 5000000);
+		test_assert(ph_dedup_commit(dd, "test:B", ID_B, &err) == 0);
+	}
+	close(go[1]);
+	close(ready[0]);
+	test_assert(reap(pid) == 0);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+/* Join the environment directly, as a foreign process would, without our
+ * error handling; used to hold locks and to panic the environment. */
+static int
+raw_is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static int
+raw_open(const char *dir, DB_ENV **env_r, DB **db_r)
+{
+	DB_ENV *env;
+	DB *db;
+
+	if (db_env_create(&env, 0) != 0)
+		return -1;
+	env->set_isalive(env, raw_is_alive);
+	if (env->open(env, dir, DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+		      DB_INIT_TXN, 0600) != 0 ||
+	    db_create(&db, env, 0) != 0)
+		return -1;
+	if (db->open(db, NULL, "dedup.db", NULL, DB_BTREE, DB_AUTO_COMMIT,
+		     0) != 0)
+		return -1;
+	*env_r = env;
+	*db_r = db;
+	return 0;
+}
+
+static void
+test_dedup_crash(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("crash");
+	struct ph_dedup *dd;
+	int ready[2];
+	char id[27];
+	uint64_t t0;
+	ino_t region;
+	pid_t pid;
+
+	dd = open_dd(dir, 0, &err);
+	test_begin("dedup: SIGKILL after a claim: recover, reopen, take over");
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	test_assert(ph_dedup_claim(dd, "test:before", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_commit(dd, "test:before", ID_A, &err) == 0);
+	test_assert(pipe(ready) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+
+		close(ready[0]);
+		if (cdd == NULL ||
+		    ph_dedup_claim(cdd, "test:crash", NULL, &cerr) !=
+		    PH_CLAIM_OWNED)
+			_exit(1);
+		write_byte(ready[1]);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	test_assert(read_byte(ready[0]));
+	close(ready[0]);
+	test_assert(kill(pid, SIGKILL) == 0);
+	test_assert(reap(pid) == 128 + SIGKILL);
+	region = region_pin(dir);
+	test_assert(region != 0);
+	/* A new process finds the dead registration and recovers. */
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+		char cid[27];
+
+		if (cdd == NULL) {
+			child_fail("open after kill", &cerr);
+			_exit(1);
+		}
+		if (ph_dedup_claim(cdd, "test:crash", NULL, &cerr) !=
+		    PH_CLAIM_OWNED)
+			_exit(2);
+		if (ph_dedup_commit(cdd, "test:crash", ID_B, &cerr) != 0)
+			_exit(3);
+		if (ph_dedup_claim(cdd, "test:before", cid, &cerr) !=
+		    PH_CLAIM_DUPLICATE || strcmp(cid, ID_A) != 0)
+			_exit(4);
+		ph_dedup_close(&cdd);
+		_exit(0);
+	}
+	test_assert(reap(pid) == 0);
+	test_assert(inode_of(dir, "__db.001") != region);
+	region_unpin();
+	/* The handle opened before the kill reopens and carries on. */
+	test_assert(ph_dedup_claim(dd, "test:crash", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_B) == 0);
+	test_assert(ph_dedup_claim(dd, "test:after", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_commit(dd, "test:after", ID_A, &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 3);
+	test_end();
+
+	test_begin("dedup: a killed process's locks time out, failchk frees");
+	test_assert(pipe(ready) == 0);
+	pid = fork();
+	if (pid == 0) {
+		DB_ENV *env;
+		DB_TXN *txn;
+		DB *db;
+		DBT k, d;
+
+		close(ready[0]);
+		memset(&k, 0, sizeof(k));
+		memset(&d, 0, sizeof(d));
+		k.data = (void *)"test:locked";
+		k.size = (u_int32_t)strlen("test:locked");
+		d.data = (void *)"junk";
+		d.size = 4;
+		if (raw_open(dir, &env, &db) != 0 ||
+		    env->txn_begin(env, NULL, &txn, 0) != 0 ||
+		    db->put(db, txn, &k, &d, 0) != 0)
+			_exit(1);
+		write_byte(ready[1]);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	test_assert(read_byte(ready[0]));
+	close(ready[0]);
+	test_assert(kill(pid, SIGKILL) == 0);
+	test_assert(reap(pid) == 128 + SIGKILL);
+	/* The dead transaction write-locked the page every key is on. */
+	t0 = ph_now_monotonic_us();
+	test_assert(ph_dedup_claim(dd, "test:locked", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	t0 = ph_now_monotonic_us() - t0;
+	printf("# claim behind a dead lock holder took %llu ms\n",
+	       (unsigned long long)(t0 / 1000));
+	test_assert(t0 < 9000000);
+	test_assert(ph_dedup_commit(dd, "test:locked", ID_A, &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 4);
+	test_end();
+
+	test_begin("dedup: after a panic the handle reopens by itself");
+	pid = fork();
+	if (pid == 0) {
+		DB_ENV *env;
+		DB *db;
+
+		if (raw_open(dir, &env, &db) != 0 ||
+		    env->set_flags(env, DB_PANIC_ENVIRONMENT, 1) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	test_assert(reap(pid) == 0);
+	test_assert(ph_dedup_claim(dd, "test:panic", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	if (err.msg[0] != '\0')
+		printf("# %s\n", err.msg);
+	test_assert(ph_dedup_commit(dd, "test:panic", ID_B, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:before", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_A) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 5);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+/* Claim and commit keys as fast as possible, reporting each commit. */
+static void PH_NORETURN
+storm_child(const char *dir, unsigned round, int fd)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = open_dd(dir, 0, &err);
+	char key[64];
+
+	if (dd == NULL)
+		_exit(1);
+	for (uint32_t i = 0;; i++) {
+		snprintf(key, sizeof(key), "test:storm:%u:%u", round,
+			 (unsigned)i);
+		if (ph_dedup_claim(dd, key, NULL, &err) != PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, key, ID_A, &err) != 0)
+			_exit(2);
+		if (write(fd, &i, sizeof(i)) != sizeof(i))
+			_exit(3);
+	}
+}
+
+static void
+test_dedup_storm(void)
+{
+	static const unsigned kill_after_ms[] = { 7, 19, 31, 43, 13, 3 };
+	struct ph_error err = { "" };
+	char *dir = test_dir("storm");
+	struct ph_dedup *dd;
+	char key[64], id[27];
+	unsigned fds_before;
+	uint32_t i, n;
+	int fds[2];
+	pid_t pid;
+
+	test_begin("dedup: processes SIGKILLed mid-transaction");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	/* Descriptors: compare with the log file open in both counts. */
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:fd:1", NULL, &err) ==
+		    PH_CLAIM_OWNED &&
+		    ph_dedup_commit(dd, "test:fd:1", ID_A, &err) == 0);
+	fds_before = count_files("/proc/self/fd", "", NULL);
+	for (unsigned round = 0;
+	     dd != NULL && round < PH_N_ELEMENTS(kill_after_ms); round++) {
+		test_assert(pipe(fds) == 0);
+		pid = fork();
+		if (pid == 0) {
+			close(fds[0]);
+			storm_child(dir, round, fds[1]);
+		}
+		close(fds[1]);
+		sleep_ms(kill_after_ms[round]);
+		test_assert_idx(kill(pid, SIGKILL) == 0, round);
+		test_assert_idx(reap(pid) == 128 + SIGKILL, round);
+		n = 0;
+		while (read(fds[0], &i, sizeof(i)) == sizeof(i))
+			n = i + 1;
+		close(fds[0]);
+		/* Someone opens the environment after the death (DB_REGISTER
+		 * notices it there), then the old handle goes on. */
+		pid = fork();
+		if (pid == 0) {
+			struct ph_error cerr = { "" };
+			struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+
+			if (cdd == NULL) {
+				child_fail("open", &cerr);
+				_exit(1);
+			}
+			ph_dedup_close(&cdd);
+			_exit(0);
+		}
+		test_assert_idx(reap(pid) == 0, round);
+		/* Every commit that returned is durable and visible; the
+		 * claim in flight, if any, is taken over. */
+		for (i = 0; i <= n; i++) {
+			enum ph_claim r;
+
+			snprintf(key, sizeof(key), "test:storm:%u:%u", round,
+				 (unsigned)i);
+			r = ph_dedup_claim(dd, key, id, &err);
+			if (i < n)
+				test_assert_idx(r == PH_CLAIM_DUPLICATE &&
+						strcmp(id, ID_A) == 0, i);
+			else
+				test_assert_idx(r == PH_CLAIM_OWNED ||
+						r == PH_CLAIM_DUPLICATE, i);
+			if (r == PH_CLAIM_ERROR)
+				printf("# %s\n", err.msg);
+		}
+	}
+	/* Reopening after a recovery leaks no descriptor. */
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:fd:2", NULL, &err) ==
+		    PH_CLAIM_OWNED &&
+		    ph_dedup_commit(dd, "test:fd:2", ID_A, &err) == 0);
+	test_assert(count_files("/proc/self/fd", "", NULL) == fds_before);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+/* One short-lived process per delivery, as under CGI. */
+static int
+churn_runner(const char *dir, unsigned runner, unsigned n)
+{
+	unsigned bad = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct ph_error err = { "" };
+			struct ph_dedup *dd = open_dd(dir, 0, &err);
+			char key[64];
+			int code = 0;
+
+			if (dd == NULL)
+				_exit(1);
+			snprintf(key, sizeof(key), "test:churn:%u:%u", runner,
+				 i);
+			if (ph_dedup_claim(dd, key, NULL, &err) !=
+			    PH_CLAIM_OWNED ||
+			    ph_dedup_commit(dd, key, ID_A, &err) != 0) {
+				child_fail("churn", &err);
+				code = 2;
+			}
+			ph_dedup_close(&dd);
+			_exit(code);
+		}
+		if (reap(pid) != 0)
+			bad++;
+	}
+	return bad == 0 ? 0 : 1;
+}
+
+static void
+test_dedup_churn(void)
+{
+	enum { RUNNERS = 4, PER_RUNNER = 60 };
+	struct ph_error err = { "" };
+	char *dir = test_dir("churn");
+	pid_t pids[RUNNERS];
+	struct ph_dedup *dd;
+	ino_t region;
+
+	test_begin("dedup: processes coming and going never force recovery");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	region = region_pin(dir);
+	test_assert(region != 0);
+	for (unsigned r = 0; r < RUNNERS; r++) {
+		pids[r] = fork();
+		if (pids[r] == 0)
+			_exit(churn_runner(dir, r, PER_RUNNER));
+	}
+	for (unsigned r = 0; r < RUNNERS; r++)
+		test_assert_idx(reap(pids[r]) == 0, r);
+	test_assert(inode_of(dir, "__db.001") == region);
+	region_unpin();
+	test_assert(dd != NULL &&
+		    ph_dedup_count(dd, &err) == RUNNERS * PER_RUNNER);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+static void
+test_dedup_reboot(void)
+{
+	static const char other_boot[] =
+		"00000000-0000-0000-0000-000000000000\n";
+	char *dir = test_dir("reboot"), *lock;
+	struct ph_error err = { "" };
+	char boot[64] = "", mark[64] = "";
+	struct ph_dedup *dd;
+	ino_t region;
+	ssize_t n;
+	int fd;
+
+	test_begin("dedup: the first open after a reboot recovers");
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY);
+	n = fd >= 0 ? read(fd, boot, sizeof(boot) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n != 37) {
+		printf("# no boot id: skipped\n");
+		test_end();
+		free(dir);
+		return;
+	}
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:boot", NULL, &err) ==
+		    PH_CLAIM_OWNED &&
+		    ph_dedup_commit(dd, "test:boot", ID_A, &err) == 0);
+	ph_dedup_close(&dd);
+	lock = ph_xasprintf("%s/dedup.lock", dir);
+	/* Same boot: reopening does not recover. */
+	region = region_pin(dir);
+	test_assert(region != 0);
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	ph_dedup_close(&dd);
+	test_assert(inode_of(dir, "__db.001") == region);
+	/* Pretend the region files are from before a reboot. */
+	fd = open(lock, O_WRONLY | O_TRUNC);
+	test_assert(fd >= 0 && write(fd, other_boot, sizeof(other_boot) - 1)
+		    == (ssize_t)sizeof(other_boot) - 1 && close(fd) == 0);
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	test_assert(inode_of(dir, "__db.001") != region);
+	region_unpin();
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:boot", NULL, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	ph_dedup_close(&dd);
+	fd = open(lock, O_RDONLY);
+	test_assert(fd >= 0 && read(fd, mark, sizeof(mark) - 1) == 37 &&
+		    close(fd) == 0);
+	test_assert(strcmp(mark, boot) == 0);
+	test_end();
+	free(lock);
+	free(dir);
+}
+
+static void
+test_dedup_purge(void)
+{
+	struct ph_dedup_options opt = {
+		.retention_days = 30,
+		.claim_wait_ms = 50,
+		.claim_timeout_s = 35 * DAY,
+	};
+	struct ph_error err = { "" };
+	char *dir = test_dir("purge"), *dir2 = test_dir("purge2");
+	struct ph_dedup *dd;
+	time_t now = time(NULL);
+	char key[64];
+	int ok = 0;
+
+	test_begin("dedup: purge deletes exactly the expired records");
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		free(dir2);
+		return;
+	}
+	/* In key order: 250 expired, 1050 recent (more than one batch
+	 * scans), 30 expired behind them, and two pending. */
+	for (int i = 0; i < 250; i++) {
+		snprintf(key, sizeof(key), "test:a-old:%03d", i);
+		ok |= ph_dedup_put_raw(dd, key, true, 0, now - 31 * DAY, ID_A,
+				       &err);
+	}
+	for (int i = 0; i < 1050; i++) {
+		snprintf(key, sizeof(key), "test:b-new:%04d", i);
+		ok |= ph_dedup_put_raw(dd, key, true, 0, now - 29 * DAY, ID_A,
+				       &err);
+	}
+	for (int i = 0; i < 30; i++) {
+		snprintf(key, sizeof(key), "test:c-old:%03d", i);
+		ok |= ph_dedup_put_raw(dd, key, true, 0, now - 31 * DAY, ID_A,
+				       &err);
+	}
+	/* Past the retention, but younger than the claim timeout: kept. */
+	ok |= ph_dedup_put_raw(dd, "test:d-pending", false, (long)getppid(),
+			       now - 34 * DAY, "", &err);
+	/* Past both. */
+	ok |= ph_dedup_put_raw(dd, "test:e-pending", false, (long)getppid(),
+			       now - 36 * DAY, "", &err);
+	test_assert(ok == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1332);
+	test_assert(ph_dedup_purge(dd, true, &err) == 281);
+	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_claim(dd, "test:a-old:000", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_claim(dd, "test:c-old:029", NULL, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_claim(dd, "test:b-new:0000", NULL, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(ph_dedup_claim(dd, "test:d-pending", NULL, &err) ==
+		    PH_CLAIM_BUSY);
+	test_assert(ph_dedup_release(dd, "test:a-old:000", &err) == 0);
+	test_assert(ph_dedup_release(dd, "test:c-old:029", &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_end();
+
+	test_begin("dedup: purge runs at most hourly unless forced");
+	test_assert(ph_dedup_put_raw(dd, "test:a-old:late", true, 0,
+				     now - 31 * DAY, ID_A, &err) == 0);
+	test_assert(ph_dedup_purge(dd, false, &err) == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
+	test_assert(ph_dedup_purge(dd, true, &err) == 1);
+	test_assert(ph_dedup_count(dd, &err) == 1051);
+	ph_dedup_close(&dd);
+	/* A first purge needs no force. */
+	dd = ph_dedup_open(dir2, &opt, &err);
+	test_assert(dd != NULL);
+	if (dd != NULL) {
+		test_assert(ph_dedup_put_raw(dd, "test:old", true, 0,
+					     now - 31 * DAY, ID_A, &err) == 0);
+		test_assert(ph_dedup_put_raw(dd, "test:new", true, 0, now,
+					     ID_A, &err) == 0);
+		test_assert(ph_dedup_purge(dd, false, &err) == 1);
+		test_assert(ph_dedup_purge(dd, false, &err) == 0);
+		test_assert(ph_dedup_count(dd, &err) == 1);
+	}
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+	free(dir2);
+}
+
+static void
+test_dedup_logs(void)
+{
+	enum { CYCLES = 3000 };
+	struct ph_error err = { "" };
+	char *dir = test_dir("logs"), *conf;
+	static const char db_config[] = "set_lg_max 131072\n";
+	unsigned max_seen = 0, max_log = 0, n;
+	struct ph_dedup *dd;
+	char key[64];
+	uint64_t t0;
+	int fd, bad = 0;
+
+	test_begin("dedup: log files are removed as they fill");
+	/* Small log files (BDB's DB_CONFIG overrides our 1 MiB) so that
+	 * 3000 cycles fill many of them. */
+	test_assert(mkdir(dir, 0700) == 0);
+	conf = ph_xasprintf("%s/DB_CONFIG", dir);
+	fd = open(conf, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	test_assert(fd >= 0 && write(fd, db_config, sizeof(db_config) - 1) ==
+		    (ssize_t)sizeof(db_config) - 1 && close(fd) == 0);
+	free(conf);
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	t0 = ph_now_monotonic_us();
+	for (int i = 0; dd != NULL && i < CYCLES; i++) {
+		snprintf(key, sizeof(key), "test:log:%05d", i);
+		if (ph_dedup_claim(dd, key, NULL, &err) != PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, key, ID_A, &err) != 0)
+			bad++;
+		if (i % 100 == 99) {
+			n = count_files(dir, "log.", NULL);
+			if (n > max_seen)
+				max_seen = n;
+		}
+	}
+	t0 = ph_now_monotonic_us() - t0;
+	printf("# %d claim+commit cycles took %llu ms\n", CYCLES,
+	       (unsigned long long)(t0 / 1000));
+	test_assert(bad == 0);
+	n = count_files(dir, "log.", &max_log);
+	printf("# log files: %u now, at most %u, last is number %u\n", n,
+	       max_seen, max_log);
+	test_assert(n <= 3);
+	test_assert(max_seen <= 3);
+	test_assert(max_log >= 5);
+	test_assert(ph_dedup_count(dd, &err) == CYCLES);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+void
+test_dedup(void)
+{
+	test_dedup_permissions();
+	test_dedup_claim();
+	test_dedup_release();
+	test_dedup_dead_owner();
+	test_dedup_race();
+	test_dedup_distinct();
+	test_dedup_crash();
+	test_dedup_storm();
+	test_dedup_churn();
+	test_dedup_reboot();
+	test_dedup_purge();
+	test_dedup_logs();
+}

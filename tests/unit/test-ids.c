@@ -1,0 +1,426 @@
+/* test-ids.c - ULIDs, timestamps and the normalized event's JSON.
+ *
+ * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <json-c/json.h>
+
+#include "test.h"
+#include "event.h"
+#include "ids.h"
+
+/* Called by the runner, which declares the groups from tests.inc. */
+void test_ids(void);
+
+#define CROCKFORD "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+static bool
+ulid_well_formed(const char *id)
+{
+	return strlen(id) == PH_ULID_LEN &&
+	    strspn(id, CROCKFORD) == PH_ULID_LEN && id[0] <= '7';
+}
+
+static uint64_t
+tv_ms(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
+}
+
+static void
+test_ulid_encode(void)
+{
+	static const uint8_t zero[PH_ULID_RAND_BYTES];
+	static const uint8_t ones[PH_ULID_RAND_BYTES] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	};
+	static const uint8_t seq[PH_ULID_RAND_BYTES] = {
+		0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x00, 0x10,
+	};
+	char id[PH_ULID_LEN + 1];
+	uint64_t ms;
+
+	test_begin("ulid encode known vectors");
+	/* Time part from the ULID spec's example 01ARYZ6S41TSV4RRFFQ69G5FAV. */
+	ph_ulid_encode(UINT64_C(1469918176385), zero, id);
+	test_assert(strcmp(id, "01ARYZ6S410000000000000000") == 0);
+	ph_ulid_encode(UINT64_C(1469918176385), ones, id);
+	test_assert(strcmp(id, "01ARYZ6S41ZZZZZZZZZZZZZZZZ") == 0);
+	ph_ulid_encode((UINT64_C(1) << 48) - 1, ones, id);
+	test_assert(strcmp(id, "7ZZZZZZZZZZZZZZZZZZZZZZZZZ") == 0);
+	ph_ulid_encode(0, zero, id);
+	test_assert(strcmp(id, "00000000000000000000000000") == 0);
+	/* 0x0123456789 = 00000 00100 10001 10100 01010 11001 11100 01001,
+	 * 0xabcdef0010 = 10101 01111 00110 11110 11110 00000 00000 10000 */
+	ph_ulid_encode(1, seq, id);
+	test_assert(strcmp(id, "000000000104HMASW9NF6YY00G") == 0);
+	test_assert(ph_ulid_time_ms("01ARYZ6S41TSV4RRFFQ69G5FAV", &ms) == 0);
+	test_assert(ms == UINT64_C(1469918176385));
+	test_assert(ph_ulid_time_ms("01aryz6s41tsv4rrffq69g5fav", &ms) == 0);
+	test_assert(ms == UINT64_C(1469918176385));
+	test_end();
+}
+
+static void
+test_ulid_time_ms_invalid(void)
+{
+	static const char *const bad[] = {
+		"",
+		"01ARYZ6S41TSV4RRFFQ69G5FA",	/* 25 */
+		"01ARYZ6S41TSV4RRFFQ69G5FAVX",	/* 27 */
+		"01ARYZ6S41TSV4RRFFQ69G5FAI",	/* I is not Crockford */
+		"01ARYZ6S41TSV4RRFFQ69G5FAU",	/* nor U */
+		"01ARYZ6S41TSV4RRFFQ69G5FA-",
+		"81ARYZ6S41TSV4RRFFQ69G5FAV",	/* over 128 bits */
+		"01ARYZ6S41 SV4RRFFQ69G5FAV",
+	};
+	uint64_t ms = 42;
+
+	test_begin("ulid time of malformed ids");
+	for (size_t i = 0; i < PH_N_ELEMENTS(bad); i++)
+		test_assert_idx(ph_ulid_time_ms(bad[i], &ms) == -1, i);
+	test_assert(ms == 42);
+	test_end();
+}
+
+static void
+test_ulid_generate(void)
+{
+	char prev[PH_ULID_LEN + 1], id[PH_ULID_LEN + 1];
+	struct timeval tv, back;
+	uint64_t ms, first_ms = 0;
+	bool ok = true;
+
+	test_begin("ulid generate: form, time round trip, monotonic");
+	gettimeofday(&tv, NULL);
+	test_assert(ph_ulid_generate(&tv, prev) == 0);
+	test_assert(ulid_well_formed(prev));
+	test_assert(ph_ulid_time_ms(prev, &first_ms) == 0);
+	test_assert(first_ms == tv_ms(&tv));
+
+	/* One millisecond, many ids: the random part counts up. */
+	for (int i = 0; i < 10000 && ok; i++) {
+		ok = ph_ulid_generate(&tv, id) == 0 && ulid_well_formed(id) &&
+		    strcmp(prev, id) < 0 && ph_ulid_time_ms(id, &ms) == 0 &&
+		    ms == first_ms;
+		memcpy(prev, id, sizeof(id));
+	}
+	test_assert(ok);
+
+	/* The clock steps back ten seconds: ids keep increasing, with the
+	 * last time. */
+	back = tv;
+	back.tv_sec -= 10;
+	test_assert(ph_ulid_generate(&back, id) == 0);
+	test_assert(strcmp(prev, id) < 0);
+	test_assert(ph_ulid_time_ms(id, &ms) == 0 && ms == first_ms);
+	memcpy(prev, id, sizeof(id));
+
+	/* Real time, 10000 ids. */
+	for (int i = 0; i < 10000 && ok; i++) {
+		gettimeofday(&tv, NULL);
+		ok = ph_ulid_generate(&tv, id) == 0 && ulid_well_formed(id) &&
+		    strcmp(prev, id) < 0;
+		memcpy(prev, id, sizeof(id));
+	}
+	test_assert(ok);
+
+	/* Out of the 48-bit range or before the epoch. */
+	tv.tv_sec = (time_t)((UINT64_C(1) << 48) / 1000 + 1);
+	tv.tv_usec = 0;
+	test_assert(ph_ulid_generate(&tv, id) == -1);
+	tv.tv_sec = -1;
+	test_assert(ph_ulid_generate(&tv, id) == -1);
+	test_end();
+}
+
+static void
+test_time_format(void)
+{
+	static const struct {
+		time_t sec;
+		suseconds_t usec;
+		const char *rfc3339;
+		const char *stamp;
+	} rows[] = {
+		/* 1795255200 = 20778 days + 36000 s; day 20778 is
+		 * 2026-01-01 (day 20454) + 324 = 21 November 2026. */
+		{ 1795255200, 123456, "2026-11-21T10:00:00.123Z",
+		  "20261121T100000.123Z" },
+		{ 0, 0, "1970-01-01T00:00:00.000Z", "19700101T000000.000Z" },
+		{ 951782400, 999999, "2000-02-29T00:00:00.999Z",
+		  "20000229T000000.999Z" },
+		{ 1767225599, 1000, "2025-12-31T23:59:59.001Z",
+		  "20251231T235959.001Z" },
+	};
+	char out[PH_RFC3339_LEN + 1];
+	char stamp[PH_STAMP_LEN + 1];
+
+	test_begin("rfc3339 and file-name stamps");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct timeval tv = { rows[i].sec, rows[i].usec };
+
+		ph_time_rfc3339(&tv, out);
+		ph_time_stamp(&tv, stamp);
+		test_assert_idx(strcmp(out, rows[i].rfc3339) == 0, i);
+		test_assert_idx(strcmp(stamp, rows[i].stamp) == 0, i);
+		test_assert_idx(strlen(out) == PH_RFC3339_LEN, i);
+		test_assert_idx(strlen(stamp) == PH_STAMP_LEN, i);
+	}
+	test_end();
+}
+
+static void
+test_event_types(void)
+{
+	size_t n = 0;
+
+	test_begin("event types");
+	while (ph_event_types[n] != NULL) {
+		test_assert_idx(ph_event_type_valid(ph_event_types[n]), n);
+		n++;
+	}
+	test_assert(n == 15);
+	test_assert(strcmp(ph_event_types[0], "payment.created") == 0);
+	test_assert(strcmp(ph_event_types[14], "unknown") == 0);
+	test_assert(ph_event_type_valid("payment.action_required"));
+	test_assert(ph_event_type_valid("subscription.renewed"));
+	test_assert(!ph_event_type_valid("Payment.succeeded"));
+	test_assert(!ph_event_type_valid("payment.succeeded "));
+	test_assert(!ph_event_type_valid("payment"));
+	test_assert(!ph_event_type_valid(""));
+	test_assert(!ph_event_type_valid(NULL));
+	test_end();
+}
+
+static struct json_object *
+parse(const char *s)
+{
+	return json_tokener_parse(s);
+}
+
+static void
+test_event_set_text(void)
+{
+	static const struct {
+		const char *json;	/* the value, as JSON text */
+		const char *text;	/* NULL: no value */
+	} rows[] = {
+		{ "\"pay_123\"", "pay_123" },
+		{ "\"\\u00e9t\\u00e9\"", "\xc3\xa9t\xc3\xa9" },
+		{ "123", "123" },
+		{ "0", "0" },
+		{ "-42", "-42" },
+		{ "9223372036854775807", "9223372036854775807" },
+		{ "-9223372036854775808", "-9223372036854775808" },
+		{ "18446744073709551615", "18446744073709551615" },
+		{ "\"\"", NULL },
+		{ "\"a\\u0000b\"", NULL },
+		{ "null", NULL },
+		{ "1.5", NULL },
+		{ "true", NULL },
+		{ "{}", NULL },
+		{ "[\"x\"]", NULL },
+	};
+	char *field;
+
+	test_begin("event set text");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct json_object *val = parse(rows[i].json);
+		bool set;
+
+		if (!test_assert_idx(val != NULL ||
+				     strcmp(rows[i].json, "null") == 0, i))
+			continue;
+		field = NULL;
+		set = ph_event_set_text(&field, val);
+		test_assert_idx(set == (rows[i].text != NULL), i);
+		if (rows[i].text == NULL)
+			test_assert_idx(field == NULL, i);
+		else
+			test_assert_idx(field != NULL &&
+					strcmp(field, rows[i].text) == 0, i);
+		free(field);
+		/* A present value replaces, an absent one leaves as is. */
+		field = ph_xstrdup("old");
+		set = ph_event_set_text(&field, val);
+		test_assert_idx(strcmp(field, rows[i].text != NULL ?
+				       rows[i].text : "old") == 0, i);
+		free(field);
+		json_object_put(val);
+	}
+	field = NULL;
+	test_assert(!ph_event_set_text(&field, NULL));
+	test_assert(field == NULL);
+	test_end();
+}
+
+static void
+test_event_stamp(void)
+{
+	struct ph_event ev;
+	struct ph_error err;
+	struct timeval tv;
+	char rfc[PH_RFC3339_LEN + 1];
+	uint64_t ms;
+
+	test_begin("event stamp");
+	memset(&ev, 0, sizeof(ev));
+	gettimeofday(&tv, NULL);
+	test_assert(ph_event_stamp(&ev, &tv, &err) == 0);
+	test_assert(ulid_well_formed(ev.id));
+	test_assert(ph_ulid_time_ms(ev.id, &ms) == 0 && ms >= tv_ms(&tv));
+	ph_time_rfc3339(&tv, rfc);
+	test_assert(strcmp(ev.received_at, rfc) == 0);
+	test_assert(ev.received_tv.tv_sec == tv.tv_sec &&
+		    ev.received_tv.tv_usec == tv.tv_usec);
+	tv.tv_sec = -1;
+	err.msg[0] = '\0';
+	test_assert(ph_event_stamp(&ev, &tv, &err) == -1);
+	test_assert(err.msg[0] != '\0');
+	test_end();
+}
+
+static void
+test_event_dedup_body_hash(void)
+{
+	struct ph_event ev;
+
+	test_begin("event dedup key from body hash");
+	memset(&ev, 0, sizeof(ev));
+	ev.provider = "ompay";
+	/* FIPS 180-2 test vector: SHA-256("abc"). */
+	ph_event_dedup_body_hash(&ev, (const uint8_t *)"abc", 3);
+	test_assert(strcmp(ev.dedup_key, "ompay:sha256:"
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+	    == 0);
+	/* Bytes, not a string: the length rules, NULs included. */
+	ph_event_dedup_body_hash(&ev, (const uint8_t *)"", 0);
+	test_assert(strcmp(ev.dedup_key, "ompay:sha256:"
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+	    == 0);
+	ph_event_dedup_body_hash(&ev, (const uint8_t *)"abc\0def", 7);
+	test_assert(strncmp(ev.dedup_key, "ompay:sha256:", 13) == 0);
+	test_assert(strlen(ev.dedup_key) == 13 + 64);
+	test_assert(strcmp(ev.dedup_key + 13, "ba7816bf8f01cfea414140de5dae2223"
+			   "b00361a396177a9cb410ff61f20015ad") != 0);
+	ph_event_clear(&ev);
+	test_end();
+}
+
+static void
+test_event_to_json(void)
+{
+	static const char raw_text[] =
+		"{\"a\":123.450,\"b\":\"x/y\",\"c\":[1,-2E3,0.10,true,null],"
+		"\"d\":{\"e\":\"\\u00e9\"}}";
+	static const char expect[] =
+		"{\"schema\":\"payhook.event/1\","
+		"\"id\":\"01ARYZ6S41TSV4RRFFQ69G5FAV\","
+		"\"dedup_key\":\"ngn:charge.success:pay_1\","
+		"\"route\":\"ngn\","
+		"\"provider\":\"ngn-gateway\","
+		"\"type\":\"payment.succeeded\","
+		"\"provider_event\":\"charge.success\","
+		"\"payment_id\":\"pay_1\","
+		"\"order_id\":null,"
+		"\"refund_id\":null,"
+		"\"status\":\"success\","
+		"\"amount\":{\"value\":\"50.00\",\"minor\":5000,"
+		"\"currency\":\"NGN\",\"exponent\":2},"
+		"\"occurred_at\":null,"
+		"\"received_at\":\"2026-11-21T10:00:00.123Z\","
+		"\"verified_by\":\"hmac-sha512\","
+		"\"raw\":{\"a\":123.450,\"b\":\"x/y\","
+		"\"c\":[1,-2E3,0.10,true,null],\"d\":{\"e\":\"\xc3\xa9\"}}}\n";
+	static const char expect_bare[] =
+		"{\"schema\":\"payhook.event/1\",\"id\":null,"
+		"\"dedup_key\":null,\"route\":\"r\",\"provider\":\"p\","
+		"\"type\":\"unknown\",\"provider_event\":null,"
+		"\"payment_id\":null,\"order_id\":null,\"refund_id\":null,"
+		"\"status\":null,\"amount\":null,\"occurred_at\":null,"
+		"\"received_at\":null,\"verified_by\":null,\"raw\":null}\n";
+	struct timeval tv = { 1795255200, 123456 };
+	struct json_tokener *tok;
+	struct json_object *raw;
+	struct ph_event ev;
+	struct ph_error err;
+	size_t len = 0;
+	char *json;
+
+	test_begin("event to json, byte for byte");
+	tok = json_tokener_new();
+	raw = json_tokener_parse_ex(tok, raw_text, (int)strlen(raw_text));
+	test_assert(raw != NULL);
+	json_tokener_free(tok);
+
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.id, "01ARYZ6S41TSV4RRFFQ69G5FAV");
+	ev.dedup_key = ph_xstrdup("ngn:charge.success:pay_1");
+	ev.route = "ngn";
+	ev.provider = "ngn-gateway";
+	ev.type = "payment.succeeded";
+	ev.provider_event = ph_xstrdup("charge.success");
+	ev.payment_id = ph_xstrdup("pay_1");
+	ev.status = ph_xstrdup("success");
+	ev.has_amount = true;
+	test_assert(ph_money_parse("5000", 4, "NGN", PH_UNIT_MINOR,
+				   &ev.amount, &err) == 0);
+	ph_time_rfc3339(&tv, ev.received_at);
+	ev.received_tv = tv;
+	ev.verified_by = "hmac-sha512";
+	ev.raw = raw;
+
+	json = ph_event_to_json(&ev, &len);
+	test_assert(strcmp(json, expect) == 0);
+	if (strcmp(json, expect) != 0)
+		printf("# got: %s", json);
+	test_assert(len == strlen(expect));
+	free(json);
+	/* Twice: the event is not changed by serializing it. */
+	json = ph_event_to_json(&ev, NULL);
+	test_assert(strcmp(json, expect) == 0);
+	free(json);
+	/* The caller's reference to raw is still its own. */
+	test_assert(json_object_get_double(json_object_object_get(raw, "a"))
+		    == 123.45);
+
+	ph_event_clear(&ev);
+	test_assert(ev.dedup_key == NULL && ev.payment_id == NULL &&
+		    ev.provider_event == NULL && ev.status == NULL);
+	ph_event_clear(&ev);
+	json_object_put(raw);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.route = "r";
+	ev.provider = "p";
+	json = ph_event_to_json(&ev, &len);
+	test_assert(strcmp(json, expect_bare) == 0);
+	if (strcmp(json, expect_bare) != 0)
+		printf("# got: %s", json);
+	test_assert(len == strlen(expect_bare));
+	free(json);
+	ph_event_clear(&ev);
+	test_end();
+}
+
+void
+test_ids(void)
+{
+	test_ulid_encode();
+	test_ulid_time_ms_invalid();
+	test_ulid_generate();
+	test_time_format();
+	test_event_types();
+	test_event_set_text();
+	test_event_stamp();
+	test_event_dedup_body_hash();
+	test_event_to_json();
+}
