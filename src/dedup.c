@@ -124,6 +124,12 @@ struct ph_dedup {
 	 * of an earlier process that had the same pid. */
 	uint64_t token;
 	u_int32_t ckp_kbyte;
+	/* dedup.lock, held shared for the length of each transaction and
+	 * checkpoint. An opener holds it exclusive while DB_REGISTER may
+	 * panic and recover the environment, so recovery never runs while
+	 * another process is between txn_begin and the end of its commit:
+	 * a commit that returned 0 is in the log recovery replays. */
+	int opfd;
 };
 
 typedef int (*txn_fn)(struct ph_dedup *dd, DB_TXN *txn, void *arg,
@@ -313,27 +319,34 @@ boot_id_recorded(int fd, const char *boot_id)
  * Returns the open, locked descriptor, or -1 with err set.
  */
 static int
-lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
+open_lock_file(struct ph_dedup *dd, struct ph_error *err)
 {
 	char *path = ph_xasprintf("%s/%s", dd->dir, LOCK_FILE);
-	int fd, r;
+	int fd;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	if (fd < 0)
 		ph_error_set(err, "open(%s) failed: %s", path,
 			     strerror(errno));
-		free(path);
+	free(path);
+	return fd;
+}
+
+static int
+lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
+{
+	int fd, r;
+
+	if ((fd = open_lock_file(dd, err)) < 0)
 		return -1;
-	}
 	while ((r = flock(fd, op)) != 0 && errno == EINTR)
 		;
 	if (r != 0) {
-		ph_error_set(err, "flock(%s) failed: %s", path,
-			     strerror(errno));
+		ph_error_set(err, "flock(%s/%s) failed: %s", dd->dir,
+			     LOCK_FILE, strerror(errno));
 		(void)close(fd);
 		fd = -1;
 	}
-	free(path);
 	return fd;
 }
 
@@ -452,6 +465,10 @@ db_open(struct ph_dedup *dd, DB_ENV *env, DB **db_r, struct ph_error *err)
 	}
 }
 
+/* Panicked environment handles, which Berkeley DB cannot free. */
+static DB_ENV *retired[64];
+static size_t n_retired;
+
 static void
 env_close(struct ph_dedup *dd)
 {
@@ -468,9 +485,13 @@ env_close(struct ph_dedup *dd)
 	/* Without the lock the close is still right, only racier. */
 	lockfd = lock_file_take(dd, LOCK_SH, &err);
 	/* XXX A panicked environment cannot be freed: DB_ENV->close only
-	 * closes its files and returns, leaving ~10 KiB and the old region
-	 * mappings behind. Panics are rare (a process died inside it). */
-	(void)dd->env->close(dd->env, 0);
+	 * closes its files and returns DB_RUNRECOVERY, leaving ~10 KiB and
+	 * the old region mappings behind. Panics are rare (a process died
+	 * inside the environment), so keep such handles on a list instead of
+	 * dropping them: the memory stays accounted for, not leaked. */
+	if (dd->env->close(dd->env, 0) == DB_RUNRECOVERY &&
+	    n_retired < PH_N_ELEMENTS(retired))
+		retired[n_retired++] = dd->env;
 	dd->env = NULL;
 	if (lockfd >= 0)
 		(void)close(lockfd);
@@ -551,6 +572,23 @@ env_open(struct ph_dedup *dd, struct ph_error *err)
 	return ret == 0 ? 0 : -1;
 }
 
+/* Take (LOCK_SH) or drop (LOCK_UN) this handle's share of dedup.lock.
+ * A failure only widens the race the lock closes, so it is logged, not
+ * fatal. */
+static void
+op_lock(struct ph_dedup *dd, int op)
+{
+	int r;
+
+	if (dd->opfd < 0)
+		return;
+	while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
+		;
+	if (r != 0)
+		ph_log_warn("flock(%s/%s) failed: %s", dd->dir, LOCK_FILE,
+			    strerror(errno));
+}
+
 static void
 checkpoint(struct ph_dedup *dd)
 {
@@ -558,7 +596,9 @@ checkpoint(struct ph_dedup *dd)
 
 	if (dd->env == NULL)
 		return;
+	op_lock(dd, LOCK_SH);
 	ret = dd->env->txn_checkpoint(dd->env, dd->ckp_kbyte, CKP_MIN, 0);
+	op_lock(dd, LOCK_UN);
 	if (ret != 0)
 		ph_log_warn("DB_ENV->txn_checkpoint(%s) failed: %s", dd->dir,
 			    db_strerror(ret));
@@ -591,6 +631,7 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	}
 	for (;;) {
 		what = "DB_ENV->txn_begin";
+		op_lock(dd, LOCK_SH);
 		ret = dd->env->txn_begin(dd->env, NULL, &txn, DB_TXN_NOWAIT);
 		if (ret == 0) {
 			ret = fn(dd, txn, arg, &what);
@@ -600,6 +641,9 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			} else
 				(void)txn->abort(txn);
 		}
+		/* Unlocked from here: failchk and a reopen (which takes the
+		 * lock exclusive) must not wait on our own share. */
+		op_lock(dd, LOCK_UN);
 		if (ret == 0)
 			return 0;
 		if (ret == PH_EBADREC)
@@ -688,12 +732,20 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	if (dd->opt.retention_days == 0)
 		dd->opt.retention_days = DEFAULT_RETENTION_D;
 	dd->pid = getpid();
+	dd->opfd = -1;
 	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
 		ph_error_set(err, "RAND_bytes failed");
 		ph_dedup_close(&dd);
 		return NULL;
 	}
 	if (env_open(dd, err) != 0) {
+		ph_dedup_close(&dd);
+		return NULL;
+	}
+	/* Its own open file description: flock(2) locks belong to one, so
+	 * this share is independent of the exclusive lock env_open takes. */
+	dd->opfd = open_lock_file(dd, err);
+	if (dd->opfd < 0) {
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -711,6 +763,8 @@ ph_dedup_close(struct ph_dedup **ddp)
 	 * closing it here would unregister the parent. */
 	if (getpid() == dd->pid)
 		env_close(dd);
+	if (dd->opfd >= 0)
+		(void)close(dd->opfd);
 	free(dd->dir);
 	free(dd->db_path);
 	free(dd);
