@@ -244,8 +244,8 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 		ret = -1;
 	}
 	if (s->type != OMNO_HMAC && route->n_secrets > 0) {
-		ph_faults_add(faults, "%s: key 'secrets': not used by auth type "
-			      "\"%s\"", where, type);
+		ph_faults_add(faults, "%s: key 'secrets': not used by auth "
+			      "type \"%s\"", where, type);
 		ret = -1;
 	}
 	switch (s->type) {

@@ -124,8 +124,9 @@ po_configure(struct ph_route *route, struct ph_faults *faults)
 			      "HMAC-SHA256 key)", where);
 		ret = -1;
 	} else if (s->header == NULL && route->n_secrets > 0) {
-		ph_faults_add(faults, "%s: key 'secrets': needs 'header' (where "
-			      "the HMAC-SHA256 of the body is sent)", where);
+		ph_faults_add(faults, "%s: key 'secrets': needs 'header' "
+			      "(where the HMAC-SHA256 of the body is sent)",
+			      where);
 		ret = -1;
 	}
 	if (ret < 0)

@@ -16,7 +16,7 @@
 
 /* What an adapter's sign hook adds to a delivery. Everything is owned. */
 struct ph_signed {
-	char *body;			/* NULL: the payload is sent unchanged */
+	char *body;			/* NULL: send the payload unchanged */
 	size_t body_len;
 	char *query;			/* "name=value", already URL-encoded */
 	char *headers[PH_SIGN_MAX_HEADERS];	/* "Name: value" */
