@@ -191,6 +191,27 @@ dbt_set(DBT *dbt, const void *data, size_t len)
 	dbt->size = (u_int32_t)len;
 }
 
+/* Put a record of this handle (our pid and token) in the given state,
+ * created at `created`, under key k. Returns the DB->put result. */
+static int
+put_own(struct ph_dedup *dd, DB_TXN *txn, DBT *k, enum rec_state state,
+	int64_t created, const char **what_r)
+{
+	uint8_t buf[REC_SIZE];
+	struct rec r;
+	DBT d;
+
+	memset(&r, 0, sizeof(r));
+	r.state = state;
+	r.pid = (uint32_t)dd->pid;
+	r.created = created;
+	r.token = dd->token;
+	rec_encode(&r, buf);
+	dbt_set(&d, buf, sizeof(buf));
+	*what_r = "DB->put";
+	return dd->db->put(dd->db, txn, k, &d, 0);
+}
+
 static int64_t
 now_s(void)
 {
@@ -805,7 +826,6 @@ static int
 claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 {
 	struct claim_ctx *c = arg;
-	uint8_t buf[REC_SIZE];
 	struct rec r;
 	DBT k, d;
 	int ret;
@@ -840,17 +860,9 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 			return 0;
 		}
 	}
-	memset(&r, 0, sizeof(r));
-	r.state = REC_PENDING;
-	r.pid = (uint32_t)dd->pid;
-	r.created = c->now;
-	r.token = dd->token;
-	rec_encode(&r, buf);
-	dbt_set(&d, buf, sizeof(buf));
-	*what_r = "DB->put";
 	c->wrote = true;
 	c->outcome = CLAIM_OWNED;
-	return dd->db->put(dd->db, txn, &k, &d, 0);
+	return put_own(dd, txn, &k, REC_PENDING, c->now, what_r);
 }
 
 enum ph_claim
@@ -1042,7 +1054,6 @@ purge_meta_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	       const char **what_r)
 {
 	struct purge_ctx *pc = arg;
-	uint8_t buf[REC_SIZE];
 	struct rec r;
 	DBT k, d;
 	int ret;
@@ -1061,16 +1072,8 @@ purge_meta_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 		pc->skip = true;
 		return 0;
 	}
-	memset(&r, 0, sizeof(r));
-	r.state = REC_META;
-	r.pid = (uint32_t)dd->pid;
-	r.created = pc->now;
-	r.token = dd->token;
-	rec_encode(&r, buf);
-	dbt_set(&d, buf, sizeof(buf));
-	*what_r = "DB->put";
 	pc->meta_written = true;
-	return dd->db->put(dd->db, txn, &k, &d, 0);
+	return put_own(dd, txn, &k, REC_META, pc->now, what_r);
 }
 
 static bool

@@ -70,22 +70,6 @@ static const struct {
 	{ "refundfailed", "refund.failed" },
 };
 
-/* RFC 9110 token characters, for header names. */
-static bool
-header_name_valid(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
-			return false;
-	}
-	return true;
-}
-
 /* auth.KEY as a string without NUL bytes: 0 and *out set, 1 if absent,
  * -1 (fault added) on a wrong type. */
 static int
@@ -154,7 +138,7 @@ auth_header_name(struct json_object *auth, const char *where, const char *key,
 			      where, key);
 		return -1;
 	}
-	if (!header_name_valid(*out)) {
+	if (!ph_header_name_valid(*out)) {
 		ph_faults_add(faults, "%s: key 'auth.%s': not a valid header "
 			      "name", where, key);
 		return -1;

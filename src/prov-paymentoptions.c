@@ -40,21 +40,6 @@ static const struct {
 	{ "void", "payment.cancelled", "payment.failed" },
 };
 
-static bool
-header_name_valid(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
-			return false;
-	}
-	return true;
-}
-
 /* "url_token": a secret reference, or a list of them so that a token can be
  * rotated while transactions made with the old URL still call back. */
 static int
@@ -114,7 +99,7 @@ po_configure(struct ph_route *route, struct ph_faults *faults)
 		ret = -1;
 	if (ph_route_opt_string(route, "header", &s->header, faults) < 0) {
 		ret = -1;
-	} else if (s->header != NULL && !header_name_valid(s->header)) {
+	} else if (s->header != NULL && !ph_header_name_valid(s->header)) {
 		ph_faults_add(faults, "%s: key 'header': not a valid header "
 			      "name", where);
 		ret = -1;

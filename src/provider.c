@@ -330,6 +330,21 @@ ph_event_set_time(char **field, struct json_object *val)
 	return true;
 }
 
+bool
+ph_header_name_valid(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		char c = *s;
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
+}
+
 struct json_object *
 ph_json_path(struct json_object *obj, const char *path)
 {

@@ -123,6 +123,9 @@ void ph_event_set_dedup_key(struct ph_event *ev, const uint8_t *body,
  * false. */
 bool ph_event_set_time(char **field, struct json_object *val);
 
+/* True if s is a non-empty RFC 9110 token, i.e. a valid header name. */
+bool ph_header_name_valid(const char *s);
+
 /* Look up a dotted path ("data.transaction_id") in obj; NULL if absent. */
 struct json_object *ph_json_path(struct json_object *obj, const char *path);
 

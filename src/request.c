@@ -89,18 +89,6 @@ ph_request_header(const struct ph_request *req, const char *name)
 	return ph_request_param(req, var);
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [s, s+len) into a new string; NULL on a bad escape or an
  * encoded NUL. '+' is a space, as in application/x-www-form-urlencoded. */
 static char *
@@ -115,8 +103,8 @@ url_decode(const char *s, size_t len)
 
 			if (len - i < 3)
 				goto bad;
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
+			hi = ph_hex_nibble(s[i + 1]);
+			lo = ph_hex_nibble(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad;
 			out[o++] = (char)(hi << 4 | lo);

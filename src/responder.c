@@ -130,20 +130,7 @@ cgi_read(void *ctx, uint8_t *buf, size_t len)
 static int
 cgi_write(void *ctx, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ph_write_all(STDOUT_FILENO, buf, len);
 }
 
 int

@@ -88,25 +88,6 @@ ph_spool_close(struct ph_spool **spp)
 	*spp = NULL;
 }
 
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 ph_spool_deliver(struct ph_spool *sp, const struct timeval *received,
 		 const char *id, const void *data, size_t len, char *name_r,
@@ -129,7 +110,7 @@ ph_spool_deliver(struct ph_spool *sp, const struct timeval *received,
 	if (fd < 0)
 		return ph_error_set(err, "open(%s/%s) failed: %s", sp->dir,
 				    tmpname, strerror(errno));
-	if (write_all(fd, data, len) < 0) {
+	if (ph_write_all(fd, data, len) < 0) {
 		ph_error_set(err, "write(%s/%s) failed: %s", sp->dir, tmpname,
 			     strerror(errno));
 		goto fail_open;

@@ -130,8 +130,27 @@ ph_hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int
-hex_nibble(char c)
+int
+ph_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ph_hex_nibble(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -148,8 +167,8 @@ ph_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t out_len)
 	if (in_len / 2 != out_len || in_len % 2 != 0)
 		return -1;
 	for (size_t i = 0; i < out_len; i++) {
-		int hi = hex_nibble(in[2 * i]);
-		int lo = hex_nibble(in[2 * i + 1]);
+		int hi = ph_hex_nibble(in[2 * i]);
+		int lo = ph_hex_nibble(in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -45,6 +45,13 @@ char *ph_xasprintf(const char *fmt, ...) PH_PRINTF(1, 2) PH_MALLOC;
 /* Overwrite n bytes in a way the compiler may not elide (for secrets). */
 void ph_wipe(void *p, size_t n);
 
+/* write(2) all len bytes, retrying short writes and EINTR.
+ * Returns 0, or -1 with errno set. */
+int ph_write_all(int fd, const void *data, size_t len);
+
+/* Value of one hex digit (either case), or -1. */
+int ph_hex_nibble(char c);
+
 /* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes. */
 void ph_hex_encode(const uint8_t *in, size_t len, char *out);
 
