@@ -795,7 +795,6 @@ ph_dedup_close(struct ph_dedup **ddp)
 enum claim_outcome {
 	CLAIM_OWNED,
 	CLAIM_DUPLICATE,
-	CLAIM_BUSY,		/* pending under this very handle */
 	CLAIM_WAIT,		/* pending under another live process */
 };
 
@@ -806,7 +805,6 @@ struct claim_ctx {
 	unsigned timeout_s;
 	/* A put was attempted by this call: a pending record with our own
 	 * token is then ours even if the commit's outcome was unknown. */
-	bool wrote;
 	enum claim_outcome outcome;
 	uint32_t owner;
 	char id[ID_SIZE];
@@ -847,20 +845,18 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 			return 0;
 		}
 		c->owner = r.pid;
-		if (r.pid == (uint32_t)dd->pid) {
-			/* Single-threaded: nobody can resolve our own claim
-			 * while we wait. A record of our pid but another
-			 * token was left by a dead process of that pid. */
-			if (r.token == dd->token && !c->wrote) {
-				c->outcome = CLAIM_BUSY;
-				return 0;
-			}
-		} else if (!pending_is_stale(&r, c->now, c->timeout_s)) {
+		/* A pending record of our own pid is never live: with our
+		 * token it is a claim of an earlier request of this
+		 * single-threaded process whose commit and release both
+		 * failed; with another token it was left by a dead process
+		 * of the same pid. Either way nobody will resolve it, and
+		 * waiting would only turn every retry into a 503. */
+		if (r.pid != (uint32_t)dd->pid &&
+		    !pending_is_stale(&r, c->now, c->timeout_s)) {
 			c->outcome = CLAIM_WAIT;
 			return 0;
 		}
 	}
-	c->wrote = true;
 	c->outcome = CLAIM_OWNED;
 	return put_own(dd, txn, &k, REC_PENDING, c->now, what_r);
 }
@@ -894,10 +890,6 @@ ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
 			if (id_r != NULL)
 				memcpy(id_r, c.id, ID_SIZE);
 			return PH_CLAIM_DUPLICATE;
-		case CLAIM_BUSY:
-			ph_error_set(err, "dedup key already claimed by this "
-				     "process and not yet committed");
-			return PH_CLAIM_BUSY;
 		case CLAIM_WAIT:
 			break;
 		}
@@ -1167,8 +1159,7 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	/* Never a pending record younger than the claim timeout: its owner
 	 * may still be spooling. */
 	timeout_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
-	pc.pending_cutoff = pc.done_cutoff < timeout_cutoff ?
-			    pc.done_cutoff : timeout_cutoff;
+	pc.pending_cutoff = timeout_cutoff;
 	/* Check and stamp in one transaction: one purger per hour. */
 	if (run_txn(dd, purge_meta_txn, &pc, DB_TXN_WRITE_NOSYNC, err) != 0)
 		return -1;

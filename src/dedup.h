@@ -59,11 +59,12 @@ struct ph_dedup *ph_dedup_open(const char *state_dir,
 void ph_dedup_close(struct ph_dedup **dd);
 
 /* See the file comment. On PH_CLAIM_DUPLICATE, id_r (27 bytes, may be NULL)
- * receives the event id recorded for the key ("" if unknown). A key this
- * handle itself holds pending (claimed, not yet committed or released) is
- * PH_CLAIM_BUSY at once: a single-threaded process cannot resolve it by
- * waiting. A pending record of this pid left by an earlier process (pid
- * reuse) is stale and taken over. On PH_CLAIM_BUSY err says why. */
+ * receives the event id recorded for the key ("" if unknown). A pending
+ * record of this process's own pid is stale and taken over (PH_CLAIM_OWNED):
+ * either this single-threaded process left it when a commit and release
+ * both failed, or an earlier process with the same pid died. Pending
+ * records older than claim_timeout_s are stale too, and purged. On
+ * PH_CLAIM_BUSY err says why. */
 enum ph_claim ph_dedup_claim(struct ph_dedup *dd, const char *key,
 			     char *id_r, struct ph_error *err)
 	PH_NONNULL(1, 2);

@@ -168,6 +168,19 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 		    out->detail != NULL ? out->detail : "");
 }
 
+/* Drop our pending claim after a failure, so the provider's retry is
+ * delivered. If even that fails, the next claim of the key by this process
+ * takes the record over, and other processes do once it is older than the
+ * claim timeout. */
+static void
+release_claim(struct ph_context *ctx, const struct ph_event *ev)
+{
+	struct ph_error err;
+
+	if (ph_dedup_release(ctx->dedup, ev->dedup_key, &err) < 0)
+		ph_log_error("dedup release failed: %s", err.msg);
+}
+
 /* Claim, spool, commit: the part that must be durable before a 2xx.
  * Returns the outcome for the answer, or -1 for a 503 (out->detail says
  * why; the error itself is logged here). */
@@ -208,20 +221,18 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 			       NULL, &err);
 	free(json);
 	if (ret < 0) {
-		struct ph_error err2;
-
 		ph_log_error("spool write failed: %s", err.msg);
 		out->detail = "spool";
-		if (ph_dedup_release(ctx->dedup, ev->dedup_key, &err2) < 0)
-			ph_log_error("dedup release failed (the claim expires "
-				     "by itself): %s", err2.msg);
+		release_claim(ctx, ev);
 		return -1;
 	}
 	if (ph_dedup_commit(ctx->dedup, ev->dedup_key, ev->id, &err) < 0) {
 		/* The event is in new/; a redelivery may spool it again,
-		 * which is the at-least-once case product.md accepts. */
+		 * which is the at-least-once case product.md accepts. No
+		 * record may stay behind to hold up that redelivery. */
 		ph_log_error("dedup commit failed: %s", err.msg);
 		out->detail = "dedup-commit";
+		release_claim(ctx, ev);
 		return -1;
 	}
 	return PH_OUT_ACCEPTED;

@@ -289,13 +289,14 @@ test_dedup_claim(void)
 	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
 		    PH_CLAIM_OWNED);
 	test_assert(id[0] == '\0');
-	/* Our own pending claim: nobody else can resolve it, answer now. */
+	/* Our own pending claim, as a request whose commit and release both
+	 * failed leaves it: nobody will resolve it, so the retry that
+	 * reaches this process takes it over at once instead of waiting. */
 	t0 = ph_now_monotonic_us();
 	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
-		    PH_CLAIM_BUSY);
+		    PH_CLAIM_OWNED);
 	test_assert(ph_now_monotonic_us() - t0 < 45000);
-	test_assert(strcmp(err.msg, "dedup key already claimed by this "
-			   "process and not yet committed") == 0);
+	test_assert(ph_dedup_count(dd, &err) == 1);
 	/* Another live process waits its claim_wait_ms, then gives up. */
 	bc.dir = dir;
 	bc.key = "test:claim";
