@@ -95,6 +95,15 @@ class Failure(AssertionError):
 
 # ---------------------------------------------------------------- checks
 
+def read_text(path):
+    """The file's text (undecodable bytes replaced), or "" if it is absent."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)

@@ -26,7 +26,7 @@ import struct
 import subprocess
 import time
 
-from harness import (CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, CgiResult,
+from harness import (read_text, CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, CgiResult,
                      Failure, Lighttpd, Skip, accept, body_of, check,
                      check_duplicate, check_error, eq, free_port,
                      http_request, ngn_headers, ngn_payload, padded_body,
@@ -93,14 +93,6 @@ def wait_for(pred, timeout, what):
             return value
         time.sleep(0.05)
     raise Failure("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
-def read_text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
 
 
 class Server:

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 
-from harness import (EXAMPLE, SECRET, Failure, Lighttpd, Skip,
+from harness import (read_text, EXAMPLE, SECRET, Failure, Lighttpd, Skip,
                      as_test_user, body_of, check, eq, ngn_headers,
                      ngn_payload, padded_body, pid_alive, proc_children)
 from test_golden import credentials, fixture_path, fixture_routes, route_of
@@ -64,14 +64,6 @@ def need_valgrind(ctx):
         raise Skip("%s is a sanitizer build; valgrind cannot run it"
                    % ctx.payhook)
     return path
-
-
-def read_text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
 
 
 def lost(log):
