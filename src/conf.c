@@ -264,22 +264,6 @@ ph_route_opt_bool(struct ph_route *r, const char *key, bool *out,
 	return 0;
 }
 
-static bool
-route_name_valid(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* The name goes first: every later fault of the route is located by it. */
 static void
 route_name(struct ph_config *cfg, size_t i, struct ph_faults *f)
@@ -294,7 +278,7 @@ route_name(struct ph_config *cfg, size_t i, struct ph_faults *f)
 		key_fault(f, where, "name", "missing (required)");
 		return;
 	}
-	if ((s = json_cstring(v)) == NULL || !route_name_valid(s)) {
+	if ((s = json_cstring(v)) == NULL || !ph_str_of(s, "._-")) {
 		key_fault(f, where, "name",
 			  "must be a non-empty string of A-Z a-z 0-9 . _ -");
 		return;

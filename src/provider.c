@@ -333,16 +333,8 @@ ph_event_set_time(char **field, struct json_object *val)
 bool
 ph_header_name_valid(const char *s)
 {
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
-			return false;
-	}
-	return true;
+	/* RFC 9110 5.6.2 tchar */
+	return ph_str_of(s, "!#$%&'*+-.^_`|~");
 }
 
 struct json_object *

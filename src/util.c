@@ -201,6 +201,21 @@ ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 bool
+ph_str_of(const char *s, const char *punct)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		char c = *s;
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || strchr(punct, c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+bool
 ph_strcaseeq(const char *a, const char *b)
 {
 	for (; *a != '\0' && *b != '\0'; a++, b++) {

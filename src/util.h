@@ -63,6 +63,10 @@ int ph_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t out_len);
  * Returns 0 or -1 (junk, sign, overflow or out of range). */
 int ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* True if s is non-empty and every character is an ASCII letter, a digit
+ * or one of the characters in punct. */
+bool ph_str_of(const char *s, const char *punct) PH_NONNULL(1, 2);
+
 /* ASCII case-insensitive equality. */
 bool ph_strcaseeq(const char *a, const char *b);
 
