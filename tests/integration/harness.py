@@ -295,6 +295,20 @@ def pid_alive(pid):
     return stat[stat.rfind(")") + 2:].split()[0] != "Z"
 
 
+def kill_left(pids, grace=0.0):
+    """Give the processes pids (only ever ones this test started) up to
+    grace seconds to exit, then SIGKILL those still alive."""
+    deadline = time.time() + grace
+    while any(pid_alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.05)
+    for p in pids:
+        if pid_alive(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def scan_sanitizer(text):
     for marker in SANITIZER_MARKERS:
         if marker in text:
@@ -611,34 +625,16 @@ class Lighttpd:
                 self.proc.wait()
         # lighttpd stops the FastCGI children it spawned; make sure of it,
         # touching only the processes it had started for us.
-        deadline = time.time() + 5
-        while any(pid_alive(p) for p in kids) and time.time() < deadline:
-            time.sleep(0.05)
-        for p in kids:
-            if pid_alive(p):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_left(kids, grace=5)
         if self in self.ctx.started:
             self.ctx.started.remove(self)
 
     def stderr_text(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_text(self.stderr_path)
 
     def logs(self):
         """payhook's stderr plus lighttpd's own error log."""
-        text = self.stderr_text()
-        try:
-            with open(self.errorlog, "rb") as f:
-                text += f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            pass
-        return text
+        return self.stderr_text() + read_text(self.errorlog)
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         return http_request(self.port, method, path, body, headers, timeout)

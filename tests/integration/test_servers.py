@@ -26,7 +26,7 @@ import struct
 import subprocess
 import time
 
-from harness import (read_text, CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, CgiResult,
+from harness import (kill_left, read_text, CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, CgiResult,
                      Failure, Lighttpd, Skip, accept, body_of, check,
                      check_duplicate, check_error, eq, free_port,
                      http_request, ngn_headers, ngn_payload, padded_body,
@@ -156,15 +156,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.stopped_rc = self.proc.returncode
-        deadline = time.time() + 5
-        while any(pid_alive(p) for p in kids) and time.time() < deadline:
-            time.sleep(0.05)
-        left = [p for p in kids if pid_alive(p)]
-        for p in left:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_left(kids, grace=5)
         if self in self.ctx.started:
             self.ctx.started.remove(self)
             self.ctx.stderr_texts.append(self.logs())

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 
-from harness import (read_text, EXAMPLE, SECRET, Failure, Lighttpd, Skip,
+from harness import (kill_left, read_text, EXAMPLE, SECRET, Failure, Lighttpd, Skip,
                      as_test_user, body_of, check, eq, ngn_headers,
                      ngn_payload, padded_body, pid_alive, proc_children)
 from test_golden import credentials, fixture_path, fixture_routes, route_of
@@ -231,12 +231,7 @@ def test_valgrind_fastcgi_listen(ctx):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for pid in workers:
-            if pid_alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_left(workers)
     ctx.cleanups.append(stop_started)
 
     deadline = time.time() + 30
