@@ -1105,6 +1105,33 @@ test_dedup_purge(void)
 	}
 	test_end();
 	ph_dedup_close(&dd);
+
+	test_begin("dedup: purge drops pending records past the claim timeout");
+	{
+		/* The default claim timeout (120 s) and retention (30 days).
+		 * A pending record an hour old was left by a failed request;
+		 * it must not stay for the whole retention period. */
+		struct ph_dedup_options defaults = { .claim_wait_ms = 50 };
+		char *dir3 = test_dir("purge3");
+
+		dd = ph_dedup_open(dir3, &defaults, &err);
+		test_assert(dd != NULL);
+		if (dd != NULL) {
+			test_assert(ph_dedup_put_raw(dd, "test:stale", false,
+			    (long)getppid(), now - 3600, "", &err) == 0);
+			test_assert(ph_dedup_put_raw(dd, "test:young", false,
+			    (long)getppid(), now - 60, "", &err) == 0);
+			test_assert(ph_dedup_purge(dd, true, &err) == 1);
+			test_assert(ph_dedup_count(dd, &err) == 1);
+			/* The survivor is the young one, still pending under
+			 * its live owner. */
+			test_assert(ph_dedup_claim(dd, "test:young", NULL,
+			    &err) == PH_CLAIM_BUSY);
+		}
+		ph_dedup_close(&dd);
+		free(dir3);
+	}
+	test_end();
 	free(dir);
 	free(dir2);
 }
