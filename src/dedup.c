@@ -4,7 +4,7 @@
  *
  * Layout of state_dir: the environment's region files (__db.*), its
  * registry (__db.register), write-ahead logs (log.*), the btree dedup.db
- * and dedup.lock (see lock_file_take(), boot_check()). Every file is 0600,
+ * and dedup.lock (see open_lock_file(), boot_check()). Every file is 0600,
  * the directory 0700.
  *
  * Each public operation is one or more short transactions run by
@@ -331,13 +331,16 @@ boot_id_recorded(int fd, const char *boot_id)
 
 /*
  * The lock file, flock()ed: exclusively around DB_ENV->open, shared around
- * DB_ENV->close. DB_REGISTER has a race of its own: an opener reads the
- * registry slot of a process that is closing, the closer empties the slot
- * and drops its lock, the opener then finds the slot unlocked, takes the
- * closer for dead and recovers the environment under everybody's feet.
- * Opens are serialised by Berkeley DB anyway; closes may overlap.
+ * DB_ENV->close and around every transaction (op_lock()). DB_REGISTER has
+ * a race of its own: an opener reads the registry slot of a process that
+ * is closing, the closer empties the slot and drops its lock, the opener
+ * then finds the slot unlocked, takes the closer for dead and recovers the
+ * environment under everybody's feet. Opens are serialised by Berkeley DB
+ * anyway; closes and transactions may overlap each other.
  *
- * Returns the open, locked descriptor, or -1 with err set.
+ * open_lock_file() returns a new descriptor of it, unlocked;
+ * lock_file_take() one locked with op (LOCK_EX or LOCK_SH). Both return -1
+ * with err set on failure.
  */
 static int
 open_lock_file(struct ph_dedup *dd, struct ph_error *err)
@@ -803,8 +806,6 @@ struct claim_ctx {
 	size_t key_len;
 	int64_t now;
 	unsigned timeout_s;
-	/* A put was attempted by this call: a pending record with our own
-	 * token is then ours even if the commit's outcome was unknown. */
 	enum claim_outcome outcome;
 	uint32_t owner;
 	char id[ID_SIZE];
