@@ -297,16 +297,18 @@ def pid_alive(pid):
 
 def kill_left(pids, grace=0.0):
     """Give the processes pids (only ever ones this test started) up to
-    grace seconds to exit, then SIGKILL those still alive."""
+    grace seconds to exit, then SIGKILL those still alive. Returns the
+    list of those it had to kill."""
     deadline = time.time() + grace
     while any(pid_alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.05)
-    for p in pids:
-        if pid_alive(p):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    left = [p for p in pids if pid_alive(p)]
+    for p in left:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
 
 
 def scan_sanitizer(text):

@@ -26,11 +26,11 @@ import struct
 import subprocess
 import time
 
-from harness import (kill_left, read_text, CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, CgiResult,
-                     Failure, Lighttpd, Skip, accept, body_of, check,
-                     check_duplicate, check_error, eq, free_port,
-                     http_request, ngn_headers, ngn_payload, padded_body,
-                     pid_alive, proc_children)
+from harness import (CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, accept,
+                     body_of, CgiResult, check, check_duplicate, check_error,
+                     eq, Failure, free_port, http_request, kill_left, Lighttpd,
+                     ngn_headers, ngn_payload, padded_body, pid_alive,
+                     proc_children, read_text, Skip)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -156,7 +156,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.stopped_rc = self.proc.returncode
-        kill_left(kids, grace=5)
+        left = kill_left(kids, grace=5)
         if self in self.ctx.started:
             self.ctx.started.remove(self)
             self.ctx.stderr_texts.append(self.logs())
