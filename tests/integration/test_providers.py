@@ -17,8 +17,8 @@ import re
 import subprocess
 import urllib.parse
 
-from harness import (ERROR_BODIES, accepted_id, check, check_duplicate,
-                     check_error, eq, parse_log)
+from harness import (accepted_id, check, check_duplicate, check_error, eq,
+                     parse_log)
 from test_golden import FIXTURES, ompay_resign
 
 JSON_CT = {"Content-Type": "application/json"}

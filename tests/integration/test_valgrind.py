@@ -27,9 +27,9 @@ import signal
 import subprocess
 import time
 
-from harness import (kill_left, read_text, EXAMPLE, SECRET, Failure, Lighttpd, Skip,
-                     as_test_user, body_of, check, eq, ngn_headers,
-                     ngn_payload, padded_body, pid_alive, proc_children)
+from harness import (EXAMPLE, as_test_user, body_of, check, eq,
+                     Failure, kill_left, Lighttpd, ngn_headers, ngn_payload,
+                     padded_body, pid_alive, proc_children, read_text, Skip)
 from test_golden import credentials, fixture_path, fixture_routes, route_of
 
 VALGRIND_EXIT = 99
