@@ -216,6 +216,49 @@ ph_str_of(const char *s, const char *punct)
 }
 
 bool
+ph_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+	       c == '\v' || c == '\f';
+}
+
+size_t
+ph_utf8_char_len(const uint8_t *p, size_t len)
+{
+	uint8_t lo = 0x80, hi = 0xbf;	/* range of the second byte */
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	/* RFC 3629 section 4: C0, C1 and F5..FF never appear; E0 and F0
+	 * narrow the second byte against overlong forms, ED against
+	 * surrogates, F4 against code points above U+10FFFF. */
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (len < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return n;
+}
+
+bool
 ph_strcaseeq(const char *a, const char *b)
 {
 	for (; *a != '\0' && *b != '\0'; a++, b++) {

@@ -67,6 +67,16 @@ int ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * or one of the characters in punct. */
 bool ph_str_of(const char *s, const char *punct) PH_NONNULL(1, 2);
 
+/* True for the ASCII white space of C's isspace() in the "C" locale:
+ * space, \t, \n, \v, \f, \r. Locale-independent, unlike isspace(). */
+bool ph_is_space(char c);
+
+/* The length (1 to 4) of the well-formed UTF-8 sequence at the start of
+ * [p, p+len), or 0 when it is not one (RFC 3629): a stray continuation
+ * byte, a truncated sequence, an overlong form, an encoded surrogate
+ * (U+D800..U+DFFF) or a code point above U+10FFFF. len must be > 0. */
+size_t ph_utf8_char_len(const uint8_t *p, size_t len) PH_NONNULL(1);
+
 /* ASCII case-insensitive equality. */
 bool ph_strcaseeq(const char *a, const char *b);
 

@@ -98,13 +98,6 @@ ph_hmac(enum ph_digest d, const struct ph_secret *key,
 	return hmac_raw(d, key->data, key->len, msg, msg_len, mac, mac_len_r);
 }
 
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	       c == '\v' || c == '\f';
-}
-
 int
 ph_hmac_hex_match(enum ph_digest d, const struct ph_secret *secrets,
 		  size_t n_secrets, const uint8_t *msg, size_t msg_len,
@@ -117,9 +110,9 @@ ph_hmac_hex_match(enum ph_digest d, const struct ph_secret *secrets,
 	if (sig_hex == NULL || size == 0)
 		return -1;
 	end = strlen(sig_hex);
-	for (start = 0; start < end && is_space(sig_hex[start]); start++)
+	for (start = 0; start < end && ph_is_space(sig_hex[start]); start++)
 		;
-	while (end > start && is_space(sig_hex[end - 1]))
+	while (end > start && ph_is_space(sig_hex[end - 1]))
 		end--;
 	/* The length is public (it follows from the algorithm), so failing
 	 * early on a wrong one leaks nothing. */
