@@ -1,4 +1,4 @@
-/* event.c - the normalized event, schema payhook.event/1.
+/* event.c - the normalized event, schema payhook.event/2.
  *
  * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
  */
@@ -13,6 +13,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "request.h"
 
 const char *const ph_event_types[] = {
 	"payment.created",
@@ -76,6 +77,9 @@ ph_event_set_text(char **field, struct json_object *val)
 			return false;
 		break;
 	case json_type_int:
+		/* Clamped by json-c: two different ids would read the same. */
+		if (ph_json_int_overflowed(val))
+			return false;
 		/* json-c keeps integers above INT64_MAX as uint64_t. */
 		if (json_object_get_int64(val) < 0)
 			snprintf(buf, sizeof(buf), "%" PRId64,
@@ -108,8 +112,10 @@ ph_event_dedup_body_hash(struct ph_event *ev, const uint8_t *body, size_t len)
 	}
 	ph_hex_encode(md, md_len, hex);
 	free(ev->dedup_key);
-	ev->dedup_key = ph_xasprintf("%s:sha256:%s",
-	    ev->provider != NULL ? ev->provider : "unknown", hex);
+	/* '#' starts no escaped identity part, so no provider's id can
+	 * make this key. */
+	ev->dedup_key = ph_xasprintf("%s:%s:#sha256:%s", ev->route,
+				     ev->provider, hex);
 }
 
 /* json-c returns NULL only when out of memory. */

@@ -1,4 +1,4 @@
-/* event.h - the normalized event, schema payhook.event/1.
+/* event.h - the normalized event, schema payhook.event/2.
  *
  * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
  */
@@ -11,7 +11,7 @@
 #include "ids.h"
 #include "money.h"
 
-#define PH_EVENT_SCHEMA "payhook.event/1"
+#define PH_EVENT_SCHEMA "payhook.event/2"
 
 /* All string fields are owned by the event (NULL means JSON null), except
  * route, provider and verified_by, which point at static or configuration
@@ -47,11 +47,14 @@ int ph_event_stamp(struct ph_event *ev, const struct timeval *now,
 		   struct ph_error *err);
 
 /* Copy a JSON value into *field as text: strings as-is, integers in their
- * decimal form; null, absent, empty strings and any other type leave NULL.
- * Returns true if a value was set. */
+ * decimal form. Null, absent, an empty string, a string holding a NUL, an
+ * integer beyond 64 bits (ph_json_int_overflowed) and any other type are
+ * no value: *field is left as it is and false returned. */
 bool ph_event_set_text(char **field, struct json_object *val);
 
-/* Set ev->dedup_key to "<provider>:sha256:<hex of body>". */
+/* Set ev->dedup_key to "<route>:<provider>:#sha256:<hex of body>", the
+ * key of an event without a usable identity (see ph_event_set_dedup_key in
+ * provider.h). ev->route and ev->provider must be set. */
 void ph_event_dedup_body_hash(struct ph_event *ev, const uint8_t *body,
 			      size_t len);
 

@@ -46,8 +46,13 @@ ngn_configure(struct ph_route *route, struct ph_faults *faults)
 	route->adapter = s;
 	s->header = "X-Signature";
 	ph_route_where(route, where, sizeof(where));
-	if (ph_route_opt_string(route, "header", &s->header, faults) < 0)
+	if (ph_route_opt_string(route, "header", &s->header, faults) < 0) {
 		ret = -1;
+	} else if (!ph_header_name_valid(s->header)) {
+		ph_faults_add(faults, "%s: key 'header': not a valid header "
+			      "name", where);
+		ret = -1;
+	}
 	if (ph_route_opt_string(route, "algorithm", &algorithm, faults) < 0)
 		ret = -1;
 	else if (algorithm != NULL) {
@@ -134,6 +139,7 @@ ngn_normalize(const struct ph_route *route, const struct ph_request *req,
 	struct json_object *doc = req->doc;
 	struct json_object *event = ph_json_path(doc, "event");
 	struct json_object *txid = ph_json_path(doc, "data.transaction_id");
+	const char *parts[2];
 
 	ev->type = "unknown";
 	if (ph_event_set_text(&ev->provider_event, event) &&
@@ -143,15 +149,16 @@ ngn_normalize(const struct ph_route *route, const struct ph_request *req,
 				ev->type = ngn_types[i].type;
 		}
 	}
-	ph_event_set_text(&ev->payment_id, txid);
+	ph_event_set_id(ev, &ev->payment_id, txid, "data.transaction_id");
 	ph_event_set_text(&ev->status, ph_json_path(doc, "data.status"));
 	ph_event_set_amount(ev, ph_json_path(doc, "data.amount"),
 			    ph_json_path(doc, "data.currency"), s->unit);
-	if (ev->provider_event != NULL && ev->payment_id != NULL)
-		ph_event_set_dedup_key(ev, req->body, req->body_len, "%s:%s",
-				       ev->provider_event, ev->payment_id);
-	else
-		ph_event_dedup_body_hash(ev, req->body, req->body_len);
+	/* The HMAC covers the whole body: any of its fields may make the
+	 * key. */
+	parts[0] = ev->provider_event;
+	parts[1] = ev->payment_id;
+	ph_event_set_dedup_key(ev, req->body, req->body_len, parts,
+			       PH_N_ELEMENTS(parts));
 }
 
 /* SHA-512 unless the route fixes the algorithm. */

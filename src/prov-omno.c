@@ -415,6 +415,7 @@ omno_normalize(const struct ph_route *route, const struct ph_request *req,
 {
 	struct json_object *doc = req->doc;
 	struct json_object *status = ph_json_path(doc, "status");
+	const char *parts[2];
 	char folded[32];
 
 	(void)route;
@@ -429,17 +430,20 @@ omno_normalize(const struct ph_route *route, const struct ph_request *req,
 		}
 	}
 	ph_event_set_text(&ev->status, status);
-	ph_event_set_text(&ev->payment_id, ph_json_path(doc, "id"));
+	ph_event_set_id(ev, &ev->payment_id, ph_json_path(doc, "id"), "id");
 	/* A JSON number in major units; its text is used, never a double. */
 	ph_event_set_amount(ev, ph_json_path(doc, "amount"),
 			    ph_json_path(doc, "currency"), PH_UNIT_MAJOR);
 	/* "2024-01-18T12:34:56" carries no zone: OMNO means UTC. */
 	ph_event_set_time(&ev->occurred_at, ph_json_path(doc, "createdAt"));
-	if (ev->payment_id != NULL && ev->status != NULL)
-		ph_event_set_dedup_key(ev, req->body, req->body_len, "%s:%s",
-				       ev->payment_id, ev->status);
-	else
-		ph_event_dedup_body_hash(ev, req->body, req->body_len);
+	/* hmac-sha256 covers the whole body; basic, bearer and header
+	 * credentials vouch for the sender, not the body, so whoever holds
+	 * them can send any body anyway; "none" claims only keys of its own
+	 * route. So the body's fields make the key. */
+	parts[0] = ev->payment_id;
+	parts[1] = ev->status;
+	ph_event_set_dedup_key(ev, req->body, req->body_len, parts,
+			       PH_N_ELEMENTS(parts));
 }
 
 static int

@@ -43,41 +43,30 @@ ompay_configure(struct ph_route *route, struct ph_faults *faults)
 	return -1;
 }
 
-/* A signed field's text into *out (owned): a string, possibly empty, or an
- * integer's decimal form. False for anything else, or a string holding a
- * NUL byte. */
-static bool
-signed_field(struct json_object *val, char **out)
+/* A signed field's text as the signature covers it, in a new string: a
+ * string (possibly empty, not holding a NUL) or an integer's decimal text
+ * (for one beyond 64 bits, its text as sent), with surrounding ASCII white
+ * space removed. NULL for anything else. */
+static char *
+signed_text(struct json_object *val)
 {
-	if (json_object_is_type(val, json_type_string) &&
-	    json_object_get_string_len(val) == 0) {
-		*out = ph_xstrdup("");
-		return true;
-	}
-	return ph_event_set_text(out, val);
-}
+	const char *s;
+	size_t len;
 
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	       c == '\v' || c == '\f';
-}
-
-/* Append s to buf at *off with surrounding ASCII white space removed. */
-static void
-append_trimmed(char *buf, size_t *off, const char *s)
-{
-	size_t len = strlen(s);
-
-	while (len > 0 && is_space(*s)) {
+	if (json_object_is_type(val, json_type_int))
+		s = json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN);
+	else
+		s = ph_json_cstring(val);
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	while (len > 0 && ph_is_space(*s)) {
 		s++;
 		len--;
 	}
-	while (len > 0 && is_space(s[len - 1]))
+	while (len > 0 && ph_is_space(s[len - 1]))
 		len--;
-	memcpy(buf + *off, s, len);
-	*off += len;
+	return ph_xstrndup(s, len);
 }
 
 /* "trim(orderId)|trim(paymentId)" from data, into a new string and its
@@ -85,17 +74,13 @@ append_trimmed(char *buf, size_t *off, const char *s)
 static char *
 signed_message(struct json_object *data, size_t *len_r)
 {
-	char *order = NULL, *payment = NULL, *msg = NULL;
-	size_t off = 0;
+	char *order, *payment, *msg = NULL;
 
-	if (signed_field(ph_json_path(data, "orderId"), &order) &&
-	    signed_field(ph_json_path(data, "paymentId"), &payment)) {
-		msg = ph_xmalloc(strlen(order) + strlen(payment) + 2);
-		append_trimmed(msg, &off, order);
-		msg[off++] = '|';
-		append_trimmed(msg, &off, payment);
-		msg[off] = '\0';
-		*len_r = off;
+	order = signed_text(ph_json_path(data, "orderId"));
+	payment = signed_text(ph_json_path(data, "paymentId"));
+	if (order != NULL && payment != NULL) {
+		msg = ph_xasprintf("%s|%s", order, payment);
+		*len_r = strlen(msg);
 	}
 	free(order);
 	free(payment);
@@ -107,6 +92,7 @@ ompay_authenticate(const struct ph_route *route, struct ph_request *req,
 		   struct ph_auth *auth)
 {
 	struct json_object *data, *sig;
+	const char *sig_hex;
 	char *msg;
 	size_t len;
 	int idx = -1;
@@ -118,22 +104,43 @@ ompay_authenticate(const struct ph_route *route, struct ph_request *req,
 	data = ph_json_path(req->doc, "data");
 	sig = ph_json_path(data, "signature");
 	/* A NUL inside the string must not hide trailing bytes. */
-	if (!json_object_is_type(sig, json_type_string) ||
-	    strlen(json_object_get_string(sig)) !=
-	    (size_t)json_object_get_string_len(sig))
+	if ((sig_hex = ph_json_cstring(sig)) == NULL)
 		return PH_AUTH_FAIL;
 	msg = signed_message(data, &len);
 	if (msg == NULL)
 		return PH_AUTH_FAIL;
 	idx = ph_hmac_hex_match(PH_SHA256, route->secrets, route->n_secrets,
-				(const uint8_t *)msg, len,
-				json_object_get_string(sig));
+				(const uint8_t *)msg, len, sig_hex);
 	free(msg);
 	if (idx < 0)
 		return PH_AUTH_FAIL;
 	auth->secret_index = idx;
 	auth->verified_by = OMPAY_VERIFIED_BY;
 	return PH_AUTH_OK;
+}
+
+/* The event's identity, made only of what the signature covers or
+ * cannot be used to reach another payment: the signed paymentId, trimmed
+ * as the signature check trims it, is in every key, so a signature
+ * captured for one payment can claim keys of that payment only.
+ * eventType and refundId are not signed: with such a signature anyone can
+ * claim that payment's keys for any event type or refund (README, OMPAY,
+ * Security). A paymentId beyond 64 bits, or none, gives the body hash. */
+static void
+ompay_dedup_key(struct ph_event *ev, const struct ph_request *req,
+		struct json_object *data)
+{
+	struct json_object *pid = ph_json_path(data, "paymentId");
+	const char *parts[3] = { ev->provider_event, NULL, ev->refund_id };
+	char *payment = NULL;
+
+	if (!ph_json_int_overflowed(pid))
+		payment = signed_text(pid);
+	if (payment != NULL && *payment != '\0')
+		parts[1] = payment;
+	ph_event_set_dedup_key(ev, req->body, req->body_len, parts,
+			       ev->refund_id != NULL ? 3 : 2);
+	free(payment);
 }
 
 static void
@@ -143,8 +150,6 @@ ompay_normalize(const struct ph_route *route, const struct ph_request *req,
 	struct json_object *doc = req->doc;
 	struct json_object *event = ph_json_path(doc, "eventType");
 	struct json_object *data = ph_json_path(doc, "data");
-	struct json_object *completed = ph_json_path(data, "completedAt");
-	const char *id;
 
 	(void)route;
 	ev->type = "unknown";
@@ -156,21 +161,19 @@ ompay_normalize(const struct ph_route *route, const struct ph_request *req,
 				ev->type = ompay_types[i].type;
 		}
 	}
-	ph_event_set_text(&ev->payment_id, ph_json_path(data, "paymentId"));
-	ph_event_set_text(&ev->order_id, ph_json_path(data, "orderId"));
-	ph_event_set_text(&ev->refund_id, ph_json_path(data, "refundId"));
+	ph_event_set_id(ev, &ev->payment_id, ph_json_path(data, "paymentId"),
+			"data.paymentId");
+	ph_event_set_id(ev, &ev->order_id, ph_json_path(data, "orderId"),
+			"data.orderId");
+	ph_event_set_id(ev, &ev->refund_id, ph_json_path(data, "refundId"),
+			"data.refundId");
 	ph_event_set_text(&ev->status, ph_json_path(data, "paymentStatus"));
 	ph_event_set_amount(ev, ph_json_path(data, "amount"),
 			    ph_json_path(data, "currency"), PH_UNIT_MAJOR);
-	/* As sent: OMPAY already writes RFC 3339 UTC. */
-	if (json_object_is_type(completed, json_type_string))
-		ph_event_set_text(&ev->occurred_at, completed);
-	id = ev->refund_id != NULL ? ev->refund_id : ev->payment_id;
-	if (ev->provider_event != NULL && id != NULL)
-		ph_event_set_dedup_key(ev, req->body, req->body_len, "%s:%s",
-				       ev->provider_event, id);
-	else
-		ph_event_dedup_body_hash(ev, req->body, req->body_len);
+	/* OMPAY writes RFC 3339 UTC; the common parser checks it and makes
+	 * every adapter's occurred_at alike. */
+	ph_event_set_time(&ev->occurred_at, ph_json_path(data, "completedAt"));
+	ompay_dedup_key(ev, req, data);
 }
 
 static void
@@ -228,9 +231,8 @@ ompay_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
 	if (ret < 0)
 		return -1;
 	sig = ph_json_path(data, "signature");
-	if (json_object_is_type(sig, json_type_string) &&
-	    (size_t)json_object_get_string_len(sig) == strlen(hex) &&
-	    ph_strcaseeq(json_object_get_string(sig), hex))
+	if (ph_json_cstring(sig) != NULL &&
+	    ph_strcaseeq(ph_json_cstring(sig), hex))
 		return 0;
 	if (json_object_object_add(data, "signature",
 				   json_object_new_string(hex)) != 0)

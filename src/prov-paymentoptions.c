@@ -197,7 +197,7 @@ po_normalize(const struct ph_route *route, const struct ph_request *req,
 	struct json_object *doc = req->doc;
 	struct json_object *success = ph_json_path(doc, "success");
 	struct json_object *ttype = ph_json_path(doc, "transaction_type");
-	const char *outcome = NULL;
+	const char *outcome = NULL, *parts[3];
 	char folded[32];
 
 	(void)route;
@@ -216,24 +216,28 @@ po_normalize(const struct ph_route *route, const struct ph_request *req,
 	}
 	if (outcome != NULL)
 		ev->status = ph_xstrdup(outcome);
-	ph_event_set_text(&ev->payment_id,
-			  ph_json_path(doc, "transaction_details.id"));
-	if (!ph_event_set_text(&ev->order_id, ph_json_path(doc,
-	    "merchant_details.merchant_txn_ref")))
-		ph_event_set_text(&ev->order_id, ph_json_path(doc,
-		    "transaction_details.merchant_txn_ref"));
+	ph_event_set_id(ev, &ev->payment_id,
+			ph_json_path(doc, "transaction_details.id"),
+			"transaction_details.id");
+	if (!ph_event_set_id(ev, &ev->order_id, ph_json_path(doc,
+	    "merchant_details.merchant_txn_ref"),
+	    "merchant_details.merchant_txn_ref"))
+		ph_event_set_id(ev, &ev->order_id, ph_json_path(doc,
+		    "transaction_details.merchant_txn_ref"),
+		    "transaction_details.merchant_txn_ref");
 	ph_event_set_amount(ev, ph_json_path(doc, "payment_details.amount"),
 			    ph_json_path(doc, "payment_details.currency"),
 			    PH_UNIT_MAJOR);
 	ph_event_set_time(&ev->occurred_at,
 			  ph_json_path(doc, "transaction_details.timestamp"));
-	if (ev->payment_id != NULL && ev->provider_event != NULL &&
-	    outcome != NULL)
-		ph_event_set_dedup_key(ev, req->body, req->body_len,
-				       "%s:%s:%s", ev->payment_id,
-				       ev->provider_event, outcome);
-	else
-		ph_event_dedup_body_hash(ev, req->body, req->body_len);
+	/* The URL token vouches for the sender, not the body (whoever holds
+	 * it can send any body anyway), the optional HMAC for the whole
+	 * body: the body's fields make the key. */
+	parts[0] = ev->payment_id;
+	parts[1] = ev->provider_event;
+	parts[2] = outcome;
+	ph_event_set_dedup_key(ev, req->body, req->body_len, parts,
+			       PH_N_ELEMENTS(parts));
 }
 
 static int

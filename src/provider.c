@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +93,7 @@ ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
 {
 	struct ph_error err;
 	const char *text, *cur;
+	char safe[64];
 	size_t len;
 
 	ev->has_amount = false;
@@ -102,9 +102,16 @@ ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
 		return;
 	switch (json_object_get_type(amount)) {
 	case json_type_int:
+		if (ph_json_int_overflowed(amount)) {
+			ph_error_set(&err, "amount is an integer beyond 64 "
+				     "bits");
+			goto refused;
+		}
+		/* FALLTHROUGH */
 	case json_type_double:
-		/* json-c keeps a parsed number's source text and prints it
-		 * back verbatim: "123.45" stays "123.45", no double involved. */
+		/* A parsed double prints its source text ("123.450" stays
+		 * "123.450"), an integer its decimal form: no double
+		 * involved. */
 		text = json_object_to_json_string_ext(amount,
 						      JSON_C_TO_STRING_PLAIN);
 		len = strlen(text);
@@ -117,48 +124,99 @@ ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
 	default:
 		return;
 	}
-	cur = json_object_get_string(currency);
-	if (ph_money_parse(text, len, cur, unit, &ev->amount,
-			   &err) < 0) {
-		char safe[64];
-
-		ph_log_warn("route=%s amount not normalized: %s",
-			    ph_log_sanitize(ev->route, safe, sizeof(safe)),
-			    err.msg);
-		return;
+	/* "NGN\u0000X" is not NGN. */
+	if ((cur = ph_json_cstring(currency)) == NULL) {
+		ph_error_set(&err, "currency is not a 3-letter code");
+		goto refused;
 	}
+	if (ph_money_parse(text, len, cur, unit, &ev->amount, &err) < 0)
+		goto refused;
 	ev->has_amount = true;
+	return;
+refused:
+	ph_log_warn("route=%s amount not normalized: %s",
+		    ph_log_sanitize(ev->route, safe, sizeof(safe)), err.msg);
+}
+
+bool
+ph_event_set_id(const struct ph_event *ev, char **field,
+		struct json_object *val, const char *name)
+{
+	char safe[64];
+
+	if (ph_json_int_overflowed(val))
+		ph_log_warn("route=%s %s is an integer beyond 64 bits: not "
+			    "used", ph_log_sanitize(ev->route, safe,
+			    sizeof(safe)), name);
+	return ph_event_set_text(field, val);
+}
+
+/* The escaped length of part, and the escape itself into out when it is
+ * not NULL (see ph_event_set_dedup_key). */
+static size_t
+escape_part(const char *part, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)part; *p != '\0';
+	     p++) {
+		if (*p == '%' || *p == ':' || *p == '#' || *p < 0x20 ||
+		    *p == 0x7f) {
+			if (out != NULL) {
+				out[n] = '%';
+				out[n + 1] = hex[*p >> 4];
+				out[n + 2] = hex[*p & 0x0f];
+			}
+			n += 3;
+		} else {
+			if (out != NULL)
+				out[n] = (char)*p;
+			n++;
+		}
+	}
+	return n;
 }
 
 void
 ph_event_set_dedup_key(struct ph_event *ev, const uint8_t *body, size_t len,
-		       const char *fmt, ...)
+		       const char *const *parts, size_t n)
 {
-	char *id, *key;
-	va_list ap;
-	int n;
+	size_t head = strlen(ev->route) + 1 + strlen(ev->provider);
+	size_t total = head, off;
+	char safe[64], *key;
 
-	va_start(ap, fmt);
-	n = vasprintf(&id, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		ph_log_error("vasprintf: out of memory");
-		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (parts[i] == NULL)
+			goto body_hash;
+		if (strstr(parts[i], "\xef\xbf\xbd") != NULL) {
+			ph_log_warn("route=%s identity holds U+FFFD (json-c's "
+				    "stand-in for a lone surrogate): using the "
+				    "body hash", ph_log_sanitize(ev->route,
+				    safe, sizeof(safe)));
+			goto body_hash;
+		}
+		total += 1 + escape_part(parts[i], NULL);
 	}
-	key = ph_xasprintf("%s:%s", ev->provider, id);
-	free(id);
-	if (strlen(key) > PH_DEDUP_KEY_MAX) {
-		char safe[64];
-
-		free(key);
+	if (total > PH_DEDUP_KEY_MAX) {
 		ph_log_warn("route=%s identity too long for a dedup key, using "
 			    "the body hash",
 			    ph_log_sanitize(ev->route, safe, sizeof(safe)));
-		ph_event_dedup_body_hash(ev, body, len);
-		return;
+		goto body_hash;
 	}
+	key = ph_xmalloc(total + 1);
+	off = (size_t)snprintf(key, total + 1, "%s:%s", ev->route,
+			       ev->provider);
+	for (size_t i = 0; i < n; i++) {
+		key[off++] = ':';
+		off += escape_part(parts[i], key + off);
+	}
+	key[off] = '\0';
 	free(ev->dedup_key);
 	ev->dedup_key = key;
+	return;
+body_hash:
+	ph_event_dedup_body_hash(ev, body, len);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back
@@ -234,7 +292,8 @@ format_time(int64_t secs, const char *frac, size_t frac_len, char *out,
 	civil_from_days(days, &y, &m, &d);
 	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%s%.*sZ", (int)y, m,
 		 d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-		 frac_len > 0 ? "." : "", (int)frac_len, frac);
+		 frac_len > 0 ? "." : "", (int)frac_len,
+		 frac != NULL ? frac : "");
 }
 
 static bool
@@ -306,8 +365,9 @@ ph_event_set_time(char **field, struct json_object *val)
 			return false;
 		break;
 	case json_type_int:
-		/* Beyond INT64_MAX json-c keeps a uint64_t; get_int64 clamps,
-		 * which the range check refuses. */
+		/* Beyond INT64_MAX json-c keeps a uint64_t and get_int64
+		 * answers INT64_MAX, which the range check refuses; so it
+		 * does every integer beyond 64 bits. */
 		n = json_object_get_int64(val);
 		if (n < 0)
 			return false;
@@ -335,6 +395,19 @@ ph_header_name_valid(const char *s)
 {
 	/* RFC 9110 5.6.2 tchar */
 	return ph_str_of(s, "!#$%&'*+-.^_`|~");
+}
+
+const char *
+ph_json_cstring(struct json_object *val)
+{
+	const char *s;
+
+	if (!json_object_is_type(val, json_type_string))
+		return NULL;
+	s = json_object_get_string(val);
+	if (strlen(s) != (size_t)json_object_get_string_len(val))
+		return NULL;
+	return s;
 }
 
 struct json_object *

@@ -60,7 +60,10 @@ struct ph_provider {
 	/* Fill type, dedup_key, ids, status, amount, occurred_at, provider_event
 	 * from req->doc. Never fails for an authentic object: what cannot be
 	 * classified is "unknown", what is missing is NULL, and a missing
-	 * identity falls back to the body hash. */
+	 * identity falls back to the body hash. The dedup key is made only
+	 * of fields the route's authentication covers (or of the body hash):
+	 * whoever can send what authenticate() accepts can claim any key made
+	 * of the rest. */
 	void (*normalize)(const struct ph_route *route,
 			  const struct ph_request *req, struct ph_event *ev);
 	/* The reply for an outcome; NULL means ph_answer_default(). */
@@ -96,23 +99,40 @@ void ph_answer_default(enum ph_outcome outcome, const struct ph_event *ev,
 void ph_status_fold(const char *in, char *out, size_t size);
 
 /* Fill ev->amount from a JSON value (number, or string holding a number)
- * and a currency value, using the number's text as received (json-c keeps
- * it), never a double. Leaves has_amount false when either is missing, of
- * the wrong type, or not exact at the currency's exponent (logged). */
+ * and a currency value, using the number's text as received, never a
+ * double (json-c keeps a parsed double's text; an integer's decimal form is
+ * its text). Leaves has_amount false, and logs why, when either is
+ * missing, of the wrong type, an integer beyond 64 bits, a currency that
+ * is not exactly a known code (a NUL inside counts), or not exact at the
+ * currency's exponent. */
 void ph_event_set_amount(struct ph_event *ev, struct json_object *amount,
 			 struct json_object *currency,
 			 enum ph_amount_unit unit);
 
+/* ph_event_set_text for an identity field (a payment, order or refund id)
+ * named name in the log: an integer beyond 64 bits is logged as not
+ * usable, and leaves *field as it is. */
+bool ph_event_set_id(const struct ph_event *ev, char **field,
+		     struct json_object *val, const char *name);
+
 /* The longest dedup key the dedup database takes (dedup.c). */
 #define PH_DEDUP_KEY_MAX 1024
 
-/* Set ev->dedup_key to "<ev->provider>:" and the formatted identity of the
- * event. An identity too long for the dedup database (a provider sending a
- * kilobyte-long id) counts as no identity: the key falls back to the body
- * hash, as ph_event_dedup_body_hash() makes it, rather than a 503 that
- * every retry would meet again. */
+/* Set ev->dedup_key to "<route>:<provider>:<part>[:<part>...]" from the n
+ * parts of the event's identity (ids, the event's name or status), each
+ * escaped so that no two different lists give one key: '%' as %25, ':' as
+ * %3A, '#' as %23, bytes below 0x20 and 0x7f as %XX (upper-case hex),
+ * other bytes as they are. Route names are [A-Za-z0-9._-] (conf.c).
+ *
+ * Without a usable identity the key is the body hash's
+ * (ph_event_dedup_body_hash, "<route>:<provider>:#sha256:<hex>"): when a
+ * part is NULL (missing); when a part holds U+FFFD, which json-c puts in
+ * place of every escaped lone surrogate, so "\ud800" and "\udc00" would
+ * read alike (logged); and when the key would be longer than the dedup
+ * database takes (a provider sending a kilobyte-long id; logged), rather
+ * than a 503 that every retry would meet again. */
 void ph_event_set_dedup_key(struct ph_event *ev, const uint8_t *body,
-			    size_t len, const char *fmt, ...) PH_PRINTF(4, 5);
+			    size_t len, const char *const *parts, size_t n);
 
 /* Set *field to a provider's timestamp as RFC 3339 UTC,
  * "YYYY-MM-DDTHH:MM:SS[.fraction]Z". Accepted: a string
@@ -128,5 +148,9 @@ bool ph_header_name_valid(const char *s);
 
 /* Look up a dotted path ("data.transaction_id") in obj; NULL if absent. */
 struct json_object *ph_json_path(struct json_object *obj, const char *path);
+
+/* val's text if it is a JSON string without a NUL byte inside (a C string
+ * is then all of it), else NULL. Borrowed from val. */
+const char *ph_json_cstring(struct json_object *val);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +190,17 @@ ph_request_read_body(struct ph_request *req, size_t max)
 	return 200;
 }
 
+/* JSON. json-c 0.16 in strict mode with UTF-8 validation still lets
+ * through what RFC 8259 does not allow and what a strict reader of the
+ * spool would refuse: overlong UTF-8, encoded surrogates, code points above
+ * U+10FFFF, raw control characters inside strings, leading zeros after a
+ * minus ("-01"), NaN and Infinity. And it saturates integers beyond 64 bits
+ * without a word, keeping no text for integers. So the text is first read
+ * once by scan_text(), which checks what json-c does not and notes the
+ * integer tokens json-c clamps; json-c builds the tree; check_tree() then
+ * refuses NaN and Infinity and gives each clamped integer its own text. */
+
+/* RFC 8259 white space. */
 static bool
 only_json_space(const uint8_t *p, size_t len)
 {
@@ -201,24 +211,237 @@ only_json_space(const uint8_t *p, size_t len)
 	return true;
 }
 
-/* json-c 0.16 accepts NaN and Infinity even in strict mode; JSON has no
- * such numbers, so refuse them. Recursion is bounded by the parse depth. */
 static bool
-json_numbers_finite(struct json_object *o)
+is_digit(uint8_t c)
 {
+	return c >= '0' && c <= '9';
+}
+
+/* What scan_text() found that json-c's tree does not tell. */
+struct text_scan {
+	size_t names;		/* member names: strings followed by ':' */
+	/* Integer tokens json-c turns into INT64_MIN or UINT64_MAX: those
+	 * beyond 64 bits and those exactly at the bound, in text order, as
+	 * offsets into the text. */
+	struct { size_t off, len; bool beyond; } *clamped;
+	size_t n_clamped;
+	bool overflow;		/* one of them is beyond 64 bits */
+};
+
+/* The length of the JSON number at [p, p+len) (RFC 8259 section 6:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 if there is none.
+ * *integer is set when it has neither fraction nor exponent. */
+static size_t
+number_len(const uint8_t *p, size_t len, bool *integer)
+{
+	size_t i = 0, d;
+
+	*integer = true;
+	if (i < len && p[i] == '-')
+		i++;
+	if (i < len && p[i] == '0') {
+		i++;
+	} else if (i < len && is_digit(p[i])) {
+		while (i < len && is_digit(p[i]))
+			i++;
+	} else {
+		return 0;
+	}
+	if (i < len && p[i] == '.') {
+		*integer = false;
+		for (d = ++i; i < len && is_digit(p[i]); i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		*integer = false;
+		if (++i < len && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (d = i; i < len && is_digit(p[i]); i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	/* "-01" would otherwise read as "-0" then "1" (json-c takes it). */
+	if (i < len && (is_digit(p[i]) || p[i] == '.' || p[i] == 'e' ||
+			p[i] == 'E' || p[i] == '+' || p[i] == '-'))
+		return 0;
+	return i;
+}
+
+/* Note the integer token [p, p+len) if json-c clamps it: a negative one at
+ * or below INT64_MIN, a positive one at or above UINT64_MAX. The token is
+ * well-formed (no leading zeros), so its digit count orders it. */
+static void
+note_integer(struct text_scan *sc, const uint8_t *text, size_t off,
+	     size_t len)
+{
+	static const char min_digits[] = "9223372036854775808";
+	static const char max_digits[] = "18446744073709551615";
+	const uint8_t *digits = text + off;
+	const char *bound = max_digits;
+	size_t n = len, bound_len;
+	int cmp;
+
+	if (*digits == '-') {
+		digits++;
+		n--;
+		bound = min_digits;
+	}
+	bound_len = strlen(bound);
+	if (n != bound_len)
+		cmp = n > bound_len ? 1 : -1;
+	else
+		cmp = memcmp(digits, bound, bound_len);
+	if (cmp < 0)
+		return;
+	sc->clamped = ph_xrealloc(sc->clamped,
+	    (sc->n_clamped + 1) * sizeof(*sc->clamped));
+	sc->clamped[sc->n_clamped].off = off;
+	sc->clamped[sc->n_clamped].len = len;
+	sc->clamped[sc->n_clamped].beyond = cmp > 0;
+	sc->n_clamped++;
+	if (cmp > 0)
+		sc->overflow = true;
+}
+
+/* The string whose opening quote is at p[*i]: well-formed UTF-8, no byte
+ * below 0x20 (RFC 8259 section 7: control characters must be escaped).
+ * Escapes are json-c's to check; here only their extent matters.
+ * Advances *i past the closing quote. */
+static bool
+scan_string(const uint8_t *p, size_t len, size_t *i)
+{
+	size_t j = *i + 1, n;
+
+	while (j < len && p[j] != '"') {
+		if (p[j] < 0x20)
+			return false;
+		if (p[j] == '\\') {
+			if (j + 1 == len || p[j + 1] < 0x20 || p[j + 1] >= 0x80)
+				return false;
+			j += 2;
+		} else if (p[j] < 0x80) {
+			j++;
+		} else if ((n = ph_utf8_char_len(p + j, len - j)) == 0) {
+			return false;
+		} else {
+			j += n;
+		}
+	}
+	if (j == len)
+		return false;
+	*i = j + 1;
+	return true;
+}
+
+/* One pass over the raw text: strict UTF-8 and unescaped control
+ * characters in strings, nothing but JSON's white space and ASCII outside
+ * them, every number well-formed. Returns false to refuse the text. A text
+ * json-c refuses anyway may pass; what passes here and there is JSON. */
+static bool
+scan_text(const uint8_t *p, size_t len, struct text_scan *sc)
+{
+	size_t i = 0, n;
+	bool integer;
+
+	while (i < len) {
+		if (p[i] == '"') {
+			if (!scan_string(p, len, &i))
+				return false;
+			n = i;
+			while (n < len && (p[n] == ' ' || p[n] == '\t' ||
+					   p[n] == '\n' || p[n] == '\r'))
+				n++;
+			if (n < len && p[n] == ':')
+				sc->names++;
+		} else if (p[i] == '-' || is_digit(p[i])) {
+			n = number_len(p + i, len - i, &integer);
+			if (n == 0)
+				return false;
+			if (integer)
+				note_integer(sc, p, i, n);
+			i += n;
+		} else if (p[i] >= 0x80 || (p[i] < 0x20 && p[i] != '\t' &&
+					    p[i] != '\n' && p[i] != '\r')) {
+			return false;
+		} else {
+			i++;
+		}
+	}
+	return true;
+}
+
+/* What check_tree() counts, and where it is in the list of clamped
+ * integers while it gives them their text. */
+struct tree_walk {
+	const uint8_t *text;
+	const struct text_scan *sc;
+	bool assign;		/* second pass: set the clamped integers' text */
+	size_t names;
+	size_t n_clamped;
+};
+
+static bool
+is_clamped(struct json_object *o)
+{
+	int64_t v = json_object_get_int64(o);
+
+	/* For a positive value beyond INT64_MAX json-c keeps a uint64_t;
+	 * get_int64 then answers INT64_MAX, get_uint64 the value. */
+	return v == INT64_MIN ||
+	    (v == INT64_MAX && json_object_get_uint64(o) == UINT64_MAX);
+}
+
+/* Walk the tree in text order (json-c keeps members in insertion order):
+ * refuse NaN and Infinity, which json-c 0.16 parses even in strict mode
+ * (their text is not a number's); count member names and clamped integers;
+ * in the assigning pass, give each integer beyond 64 bits a serializer
+ * printing its own text, which also marks it (ph_json_int_overflowed).
+ * Recursion is bounded by the parse depth. */
+static bool
+check_tree(struct json_object *o, struct tree_walk *w)
+{
+	const char *s;
+
 	switch (json_object_get_type(o)) {
 	case json_type_double:
-		return isfinite(json_object_get_double(o));
+		/* A parsed double prints its source text. */
+		s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		return s != NULL && (is_digit((uint8_t)s[0]) ||
+		    (s[0] == '-' && is_digit((uint8_t)s[1])));
+	case json_type_int:
+		if (!is_clamped(o))
+			return true;
+		if (w->assign) {
+			const struct text_scan *sc = w->sc;
+			size_t k = w->n_clamped;
+			char *text;
+
+			if (k >= sc->n_clamped)
+				return false;
+			if (sc->clamped[k].beyond) {
+				text = ph_xstrndup((const char *)w->text +
+				    sc->clamped[k].off, sc->clamped[k].len);
+				json_object_set_serializer(o,
+				    json_object_userdata_to_json_string, text,
+				    json_object_free_userdata);
+			}
+		}
+		w->n_clamped++;
+		return true;
 	case json_type_array:
 		for (size_t i = 0; i < json_object_array_length(o); i++) {
-			if (!json_numbers_finite(json_object_array_get_idx(o, i)))
+			if (!check_tree(json_object_array_get_idx(o, i), w))
 				return false;
 		}
 		return true;
 	case json_type_object: {
 		json_object_object_foreach(o, key, val) {
 			(void)key;
-			if (!json_numbers_finite(val))
+			w->names++;
+			if (!check_tree(val, w))
 				return false;
 		}
 		return true;
@@ -228,38 +451,86 @@ json_numbers_finite(struct json_object *o)
 	}
 }
 
+/* Give every integer json-c clamped its own text. The clamped integers of
+ * the tree and of the text pair up in order, unless a repeated member name
+ * dropped one of them (json-c keeps the last value at the first name's
+ * place): then which text belongs to which integer is unknown, and the
+ * body is refused rather than spooled with a clamped number. An integer
+ * exactly at the bound keeps json-c's value, which is right. */
+static bool
+restore_clamped(struct json_object *doc, const uint8_t *text,
+		const struct text_scan *sc)
+{
+	struct tree_walk w = { .text = text, .sc = sc };
+
+	if (!check_tree(doc, &w))
+		return false;
+	if (!sc->overflow)
+		return true;	/* only exact bounds: the values are right */
+	if (w.names != sc->names || w.n_clamped != sc->n_clamped)
+		return false;
+	memset(&w, 0, sizeof(w));
+	w.text = text;
+	w.sc = sc;
+	w.assign = true;
+	return check_tree(doc, &w);
+}
+
+struct json_object *
+ph_json_parse_object(const uint8_t *text, size_t len, unsigned depth)
+{
+	struct text_scan sc = { 0 };
+	struct json_tokener *tok = NULL;
+	struct json_object *obj = NULL;
+	size_t end;
+
+	/* json-c takes an int length; the configuration caps bodies far
+	 * below INT_MAX (PH_MAX_BODY_CEILING). */
+	if (len > (size_t)INT32_MAX || !scan_text(text, len, &sc))
+		goto fail;
+	tok = json_tokener_new_ex((int)depth);
+	if (tok == NULL)
+		goto fail;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+				    JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, (const char *)text, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    !only_json_space(text + end, len - end) ||
+	    !json_object_is_type(obj, json_type_object) ||
+	    !restore_clamped(obj, text, &sc))
+		goto fail;
+	json_tokener_free(tok);
+	free(sc.clamped);
+	return obj;
+fail:
+	json_object_put(obj);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	free(sc.clamped);
+	return NULL;
+}
+
+bool
+ph_json_int_overflowed(struct json_object *val)
+{
+	/* json-c sets userdata on parsed doubles only; on an integer it is
+	 * the text restore_clamped() gave it. */
+	return json_object_is_type(val, json_type_int) &&
+	    json_object_get_userdata(val) != NULL;
+}
+
 int
 ph_request_json(struct ph_request *req, unsigned depth)
 {
-	struct json_tokener *tok;
-	struct json_object *obj;
-	size_t end;
-
 	if (req->json_status != 0)
 		return req->json_status;
 	req->json_status = 400;
-	/* json-c takes an int length; the configuration caps bodies far
-	 * below INT_MAX (PH_MAX_BODY_CEILING). */
-	if (req->body == NULL || req->body_len > (size_t)INT32_MAX)
+	if (req->body == NULL)
 		return 400;
-	tok = json_tokener_new_ex((int)depth);
-	if (tok == NULL)
+	req->doc = ph_json_parse_object(req->body, req->body_len, depth);
+	if (req->doc == NULL)
 		return 400;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-				    JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, (const char *)req->body,
-				    (int)req->body_len);
-	end = json_tokener_get_parse_end(tok);
-	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-	    !only_json_space(req->body + end, req->body_len - end) ||
-	    !json_object_is_type(obj, json_type_object) ||
-	    !json_numbers_finite(obj)) {
-		json_object_put(obj);
-		json_tokener_free(tok);
-		return 400;
-	}
-	json_tokener_free(tok);
-	req->doc = obj;
 	req->json_status = 200;
 	return 200;
 }

@@ -66,10 +66,28 @@ int ph_request_check_length(const struct ph_request *req, size_t max);
  * body, 413 over max (the body is not read). */
 int ph_request_read_body(struct ph_request *req, size_t max);
 
-/* Parse the body as strict JSON (UTF-8 validated, nesting at most depth,
- * no trailing bytes) and require an object; cached after the first call.
- * Returns 200 (req->doc set) or 400. */
+/* Parse the body with ph_json_parse_object(); cached after the first
+ * call. Returns 200 (req->doc set) or 400. */
 int ph_request_json(struct ph_request *req, unsigned depth);
+
+/* Parse text (len bytes) as RFC 8259 JSON, strictly, and require an
+ * object: well-formed UTF-8 (no overlong forms, surrogates or code points
+ * above U+10FFFF), no unescaped control character in a string, numbers as
+ * the grammar writes them (no NaN, Infinity or "-01"), nesting at most
+ * depth, nothing but white space after it. A number too large for a double
+ * ("1e400") is accepted and prints back as its text. An integer beyond 64
+ * bits, which json-c would clamp, prints back as its text too, and
+ * ph_json_int_overflowed() tells it apart; a body that has one together
+ * with a repeated member name is refused (which text belongs to which
+ * integer is then unknown). An escaped lone surrogate ("\ud800") is taken,
+ * and becomes U+FFFD, as json-c makes it. Returns a new object, or NULL. */
+struct json_object *ph_json_parse_object(const uint8_t *text, size_t len,
+					 unsigned depth) PH_NONNULL(1);
+
+/* True if val is a JSON integer beyond 64 bits (json-c's value is clamped
+ * to INT64_MIN or UINT64_MAX, its text is what it prints): not usable as
+ * an identity or an amount. */
+bool ph_json_int_overflowed(struct json_object *val);
 
 /* True if the Content-Type media type is application/json or ends in
  * "+json" (parameters such as charset ignored, case-insensitive). */

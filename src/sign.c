@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,42 +143,6 @@ find_route(const struct ph_config *cfg, const char *name)
 	return NULL;
 }
 
-static bool
-only_json_space(const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' &&
-		    p[i] != '\r')
-			return false;
-	}
-	return true;
-}
-
-/* The payload parsed as payhook will parse it, or NULL. */
-static struct json_object *
-parse_payload(const char *data, size_t len, unsigned depth)
-{
-	struct json_tokener *tok;
-	struct json_object *obj;
-	size_t end;
-
-	if (len > INT_MAX || (tok = json_tokener_new_ex((int)depth)) == NULL)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-				    JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, data, (int)len);
-	end = json_tokener_get_parse_end(tok);
-	if (obj != NULL &&
-	    (json_tokener_get_error(tok) != json_tokener_success ||
-	     !only_json_space(data + end, len - end) ||
-	     !json_object_is_type(obj, json_type_object))) {
-		json_object_put(obj);
-		obj = NULL;
-	}
-	json_tokener_free(tok);
-	return obj;
-}
-
 static void
 print_quoted(const char *prefix, const char *s, size_t len,
 	     const char *suffix)
@@ -281,11 +244,13 @@ ph_sign_main(int argc, char **argv)
 			route->max_body_bytes);
 		goto out;
 	}
-	doc = parse_payload(data, len, route->max_json_depth);
+	/* Parsed exactly as the request path parses it. */
+	doc = ph_json_parse_object((const uint8_t *)data, len,
+				   route->max_json_depth);
 	if (doc == NULL)
-		fprintf(stderr, "payhook sign: warning: %s is not a JSON "
-			"object (or nests deeper than %u): payhook will answer "
-			"400\n", file, route->max_json_depth);
+		fprintf(stderr, "payhook sign: warning: %s is not a strict "
+			"JSON object (or nests deeper than %u): payhook will "
+			"answer 400\n", file, route->max_json_depth);
 	if (route->provider->sign != NULL &&
 	    route->provider->sign(route, (const uint8_t *)data, len, doc,
 				  &sig, &err) < 0) {

@@ -156,6 +156,18 @@ def money(minor, exponent=2, currency="NGN"):
             "currency": currency, "exponent": exponent}
 
 
+def key_part(v):
+    """One part of a dedup key as payhook escapes it (README, "The
+    event"): '%', ':', '#', bytes below 0x20 and 0x7f as %XX."""
+    out = bytearray()
+    for b in str(v).encode("utf-8"):
+        if b in b"%:#" or b < 0x20 or b == 0x7f:
+            out += b"%%%02X" % b
+        else:
+            out.append(b)
+    return out.decode("utf-8")
+
+
 def expected_ngn_event(payload, body, route="ngn", unit="minor",
                        verified_by="hmac-sha512"):
     """The normalized event payhook must write for an ngn-gateway payload,
@@ -165,15 +177,16 @@ def expected_ngn_event(payload, body, route="ngn", unit="minor",
     ev = payload.get("event")
     txn = data.get("transaction_id")
     if isinstance(ev, str) and ev and txn not in (None, ""):
-        key = "ngn-gateway:%s:%s" % (ev, txn)
+        key = "%s:ngn-gateway:%s:%s" % (route, key_part(ev), key_part(txn))
     else:
-        key = "ngn-gateway:sha256:" + hashlib.sha256(body).hexdigest()
+        key = "%s:ngn-gateway:#sha256:%s" % (
+            route, hashlib.sha256(body).hexdigest())
     amount = None
     if isinstance(data.get("amount"), int) and data.get("currency") == "NGN":
         minor = data["amount"] * (100 if unit == "major" else 1)
         amount = money(minor)
     return {
-        "schema": "payhook.event/1",
+        "schema": "payhook.event/2",
         "dedup_key": key,
         "route": route,
         "provider": "ngn-gateway",

@@ -166,7 +166,7 @@ def test_crash_kill_workers(ctx):
               % (name, data[:100]))
         check(ev["id"] in name, "new/%s does not carry its id" % name)
         txn = ev["raw"]["data"]["transaction_id"]
-        eq(ev["dedup_key"], "ngn-gateway:payment.success:" + txn,
+        eq(ev["dedup_key"], "ngn:ngn-gateway:payment.success:" + txn,
            "dedup_key of new/" + name)
         by_txn.setdefault(txn, []).append(ev["id"])
     for txn, (outcome, ulid) in sorted(answered.items()):

@@ -32,8 +32,8 @@ def test_fcgi_accepted(ctx):
     ulid = accepted_id(r)
     eq(len(spool.new()), 1, "files in new/")
     ev = check_event_file(spool, ulid, {
-        "schema": "payhook.event/1",
-        "dedup_key": "ngn-gateway:payment.success:123456789",
+        "schema": "payhook.event/2",
+        "dedup_key": "ngn:ngn-gateway:payment.success:123456789",
         "route": "ngn",
         "provider": "ngn-gateway",
         "type": "payment.succeeded",
@@ -80,7 +80,8 @@ def test_fcgi_accepted(ctx):
     eq(kv.get("route"), "ngn", "log route")
     eq(kv.get("outcome"), "accepted", "log outcome")
     eq(kv.get("status"), "200", "log status")
-    eq(kv.get("key"), "ngn-gateway:payment.success:123456789", "log key")
+    eq(kv.get("key"), "ngn:ngn-gateway:payment.success:123456789",
+       "log key")
     eq(kv.get("secret"), "0", "log secret position")
     check("ms" in kv, "log line has no elapsed time (ms=): %r" % line)
 

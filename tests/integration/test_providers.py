@@ -98,7 +98,7 @@ def test_providers_ompay(ctx):
     completed = ompay_resign(fixture("ompay", "transaction_completed"),
                              OMPAY_SECRET)
     check_ompay_ok(post(completed), "accepted")
-    ev = event_by_key(spool, "ompay:TRANSACTION_COMPLETED:" + PAY_ID)
+    ev = event_by_key(spool, "ompay:ompay:TRANSACTION_COMPLETED:" + PAY_ID)
     eq(ev["type"], "payment.succeeded", "type")
     eq(ev["verified_by"], "hmac-sha256(orderId|paymentId)", "verified_by")
     eq(ev["amount"], {"value": "1.000", "minor": 1000, "currency": "OMR",
@@ -111,7 +111,7 @@ def test_providers_ompay(ctx):
     failed = ompay_resign(fixture("ompay", "transaction_failed"),
                           OMPAY_SECRET)
     check_ompay_ok(post(failed), "same signature, other eventType")
-    eq(event_by_key(spool, "ompay:TRANSACTION_FAILED:" + PAY_ID)["type"],
+    eq(event_by_key(spool, "ompay:ompay:TRANSACTION_FAILED:" + PAY_ID)["type"],
        "payment.failed", "replayed signature event type")
 
     # Hex case does not matter; the second secret (rotation) is accepted.
@@ -122,7 +122,7 @@ def test_providers_ompay(ctx):
     old = ompay_resign(fixture("ompay", "refund_failed"), OMPAY_OLD_SECRET)
     check_ompay_ok(post(old), "signed with the second secret")
     entry = lt.wait_log(lambda e: e[2].get("key", "").startswith(
-        "ompay:REFUND_FAILED:"))
+        "ompay:ompay:REFUND_FAILED:"))
     check(entry is not None, "no log line for the refund_failed event")
     eq(entry[2].get("secret"), "1", "log: position of the matching secret")
     eq(len(spool.new()), 4, "files in new/")
@@ -154,7 +154,7 @@ def test_providers_ompay(ctx):
     check("--data-binary '{" in cmd, "the re-signed body is inline: %r"
           % cmd)
     eq((status, body), (204, b""), "signed delivery answer")
-    ev = event_by_key(spool, "ompay:TRANSACTION_PENDING:" + PAY_ID)
+    ev = event_by_key(spool, "ompay:ompay:TRANSACTION_PENDING:" + PAY_ID)
     eq(ev["raw"]["data"]["signature"],
        json.loads(ompay_resign(unknown, OMPAY_SECRET))["data"]["signature"],
        "signature set by payhook sign")
@@ -264,7 +264,7 @@ def test_providers_omno(ctx):
         ulid = accepted_id(lt.request("POST", "/" + name, body, h),
                            name + " accepted")
         n += 1
-        ev = event_by_key(spool, "omno:tx-%s:Success" % name)
+        ev = event_by_key(spool, "%s:omno:tx-%s:Success" % (name, name))
         eq(ev["id"], ulid, name + ": event id")
         eq(ev["verified_by"], verified_by, name + ": verified_by")
         eq(ev["amount"], {"value": "123.45", "minor": 12345,
@@ -286,9 +286,10 @@ def test_providers_omno(ctx):
                     "status " + status)
         n += 1
     check_duplicate(lt.request("POST", "/omno-basic", body, h),
-                    event_by_key(spool, "omno:tx-flow:Success")["id"],
+                    event_by_key(spool,
+                                 "omno-basic:omno:tx-flow:Success")["id"],
                     "repeated Success")
-    eq([event_by_key(spool, "omno:tx-flow:" + s)["type"]
+    eq([event_by_key(spool, "omno-basic:omno:tx-flow:" + s)["type"]
         for s in ("Created", "Pending3DS", "Success")],
        ["payment.created", "payment.action_required", "payment.succeeded"],
        "types of the status changes")
@@ -343,7 +344,7 @@ def test_providers_paymentoptions(ctx):
 
     r = lt.request("POST", po_url("/po", PO_TOKEN), sale, JSON_CT)
     ulid = accepted_id(r, "token route accepted")
-    ev = event_by_key(spool, "paymentoptions:po-txn-1001:SALE:success")
+    ev = event_by_key(spool, "po:paymentoptions:po-txn-1001:SALE:success")
     eq((ev["id"], ev["verified_by"], ev["type"]),
        (ulid, "url-token", "payment.succeeded"), "event")
     check_duplicate(lt.request("POST", po_url("/po", PO_TOKEN), sale,
@@ -378,7 +379,7 @@ def test_providers_paymentoptions(ctx):
     r = lt.request("POST", po_url("/po-hmac", PO_TOKEN_2), refund,
                    dict(JSON_CT, **{"X-PO-Signature": good}))
     accepted_id(r, "token+HMAC route accepted")
-    eq(event_by_key(spool, "paymentoptions:po-txn-1002:REFUND:success")
+    eq(event_by_key(spool, "po-hmac:paymentoptions:po-txn-1002:REFUND:success")
        ["verified_by"], "url-token+hmac-sha256", "verified_by")
     eq(len(spool.new()), 2, "files in new/")
 
@@ -413,6 +414,214 @@ def test_providers_paymentoptions(ctx):
           "sign uses the first token: %r" % cmds["po-rotate"])
     eq(len(spool.new()), 6, "files in new/ at the end")
     eq(ctx.dedup_count(cfg), 6, "dedup records")
+
+
+# ---------------------------------------------------------------- dedup keys
+
+def test_providers_keys_scoped_by_route(ctx):
+    """An unauthenticated route, or another merchant account's route of the
+    same provider, cannot make an authentic delivery a duplicate."""
+    routes = [
+        {"name": "omno-open", "path": "/omno-open", "provider": "omno",
+         "allow_unauthenticated": True},
+        {"name": "omno-hmac", "path": "/omno-hmac", "provider": "omno",
+         "auth": {"type": "hmac-sha256", "secret": "it-scope-hmac-key"}},
+        {"name": "ompay-a", "path": "/ompay-a", "provider": "ompay",
+         "secrets": ["it-scope-ompay-a"]},
+        {"name": "ompay-b", "path": "/ompay-b", "provider": "ompay",
+         "secrets": ["it-scope-ompay-b"]},
+    ]
+    ctx.secrets.add("it-scope-hmac-key")
+    cfg, spool, _state = ctx.config(routes=routes)
+    body = with_id(fixture("omno", "example"), "example_id", "tx-scope")
+
+    # Anyone can post to the open route first...
+    anon = accepted_id(ctx.cgi(cfg, body=body, path="/omno-open",
+                               headers=JSON_CT), "anonymous delivery")
+    # ...and the authentic delivery to the HMAC route is still spooled.
+    h = dict(JSON_CT, **{"X-Signature": omno_hmac(body,
+                                                  "it-scope-hmac-key")})
+    real = accepted_id(ctx.cgi(cfg, body=body, path="/omno-hmac",
+                               headers=h), "authentic delivery")
+    check(real != anon, "the authentic delivery got the anonymous id")
+    eq(event_by_key(spool, "omno-open:omno:tx-scope:Success")["id"], anon,
+       "event of the open route")
+    ev = event_by_key(spool, "omno-hmac:omno:tx-scope:Success")
+    eq((ev["id"], ev["verified_by"]), (real, "hmac-sha256"),
+       "event of the HMAC route")
+    check_duplicate(ctx.cgi(cfg, body=body, path="/omno-hmac", headers=h),
+                    real, "authentic redelivery")
+
+    # Two merchant accounts of one provider, each with its own secret.
+    for route, secret in (("ompay-b", "it-scope-ompay-b"),
+                          ("ompay-a", "it-scope-ompay-a")):
+        signed = ompay_resign(fixture("ompay", "transaction_completed"),
+                              secret)
+        check_ompay_ok(ctx.cgi(cfg, body=signed, path="/" + route,
+                               headers=JSON_CT), route)
+        eq(event_by_key(spool, "%s:ompay:TRANSACTION_COMPLETED:%s"
+                        % (route, PAY_ID))["route"], route, route + " event")
+    eq(len(spool.new()), 4, "files in new/")
+    eq(ctx.dedup_count(cfg), 4, "dedup records")
+
+
+VICTIM_PAY_ID = "pay-victim-7f3e"
+
+
+def test_providers_ompay_key_is_signed(ctx):
+    """OMPAY's key holds the signed paymentId, trimmed as the signature
+    check trims it: a captured signature claims no other payment's key."""
+    cfg, spool, _state = ctx.config(routes=[{
+        "name": "ompay", "path": "/ompay", "provider": "ompay",
+        "secrets": [OMPAY_SECRET]}])
+
+    def post(body):
+        return ctx.cgi(cfg, body=body, path="/ompay", headers=JSON_CT)
+
+    # A captured, genuinely signed webhook of payment PAY_ID...
+    captured = ompay_resign(fixture("ompay", "transaction_completed"),
+                            OMPAY_SECRET)
+    check_ompay_ok(post(captured), "captured webhook")
+    # ...replayed with refundId naming the victim's payment: the signature
+    # is valid (it covers orderId|paymentId only), so it is accepted, but
+    # its key is PAY_ID's.
+    doc = json.loads(captured)
+    doc["data"]["refundId"] = VICTIM_PAY_ID
+    check_ompay_ok(post(json.dumps(doc).encode()), "forged refundId")
+    # The victim's own genuine webhook is spooled, not a duplicate.
+    victim = json.loads(fixture("ompay", "transaction_completed"))
+    victim["data"]["paymentId"] = VICTIM_PAY_ID
+    victim["data"]["orderId"] = "wb-victim-order"
+    victim = ompay_resign(json.dumps(victim).encode(), OMPAY_SECRET)
+    check_ompay_ok(post(victim), "victim's genuine webhook")
+    eq(sorted(ev["payment_id"] for ev in events(spool)),
+       sorted([PAY_ID, PAY_ID, VICTIM_PAY_ID]), "payments spooled")
+    forged = event_by_key(spool, "ompay:ompay:TRANSACTION_COMPLETED:%s:%s"
+                          % (PAY_ID, VICTIM_PAY_ID))
+    eq(forged["refund_id"], VICTIM_PAY_ID, "forged event's refund_id")
+    eq(event_by_key(spool, "ompay:ompay:TRANSACTION_COMPLETED:"
+                    + VICTIM_PAY_ID)["payment_id"], VICTIM_PAY_ID,
+       "victim's event")
+
+    # " PAY1\t" and "PAY1" are one payment, as for the signature.
+    padded = captured.replace(('"%s"' % PAY_ID).encode(),
+                              ('" %s\\t"' % PAY_ID).encode())
+    check(padded != captured, "the fixture's paymentId was not padded")
+    r = post(padded)
+    check_ompay_ok(r, "padded paymentId")
+    eq(len(spool.new()), 3, "files in new/ after the padded paymentId")
+    check(any(kv.get("outcome") == "duplicate" for _p, _l, kv, _line in
+              parse_log(r.stderr)), "padded paymentId: not logged as a "
+          "duplicate: %r" % r.stderr)
+    eq(ctx.dedup_count(cfg), 3, "dedup records")
+
+
+# ---------------------------------------------------------------- hostile JSON
+
+OMNO_BASIC_ROUTE = {"name": "omno", "path": "/omno", "provider": "omno",
+                    "auth": {"type": "basic", "user": "omno",
+                             "password": "it-hostile-pass"}}
+
+
+def omno_body(**fields):
+    """An OMNO webhook as JSON text: fields maps member names to the bytes
+    (or str) of their values' JSON text, replacing or adding."""
+    members = {"id": b'"tx-hostile"', "status": b'"Success"',
+               "amount": b"123.45", "currency": b'"EUR"',
+               "createdAt": b'"2024-01-18T12:34:56"',
+               "initialAmount": b"150"}
+    for name, value in fields.items():
+        members[name] = value.encode() if isinstance(value, str) else value
+    return b"{" + b", ".join(b'"%s": %s' % (k.encode(), v)
+                            for k, v in members.items()) + b"}"
+
+
+def test_providers_strict_json(ctx):
+    """What RFC 8259 does not allow is 400, with nothing spooled or
+    recorded, even when authentic."""
+    ctx.secrets.add("it-hostile-pass")
+    cfg, spool, _state = ctx.config(routes=[OMNO_BASIC_ROUTE])
+    h = dict(JSON_CT, Authorization=basic("omno", "it-hostile-pass"))
+    cases = [
+        ("overlong UTF-8", omno_body(id=b'"tx-\xc0\xaf"')),
+        ("overlong UTF-8 of NUL", omno_body(id=b'"tx-\xc0\x80"')),
+        ("encoded surrogate", omno_body(id=b'"tx-\xed\xa0\x80"')),
+        ("above U+10FFFF", omno_body(id=b'"tx-\xf4\x90\x80\x80"')),
+        ("raw tab in a string", omno_body(id=b'"tx\t1"')),
+        ("raw control character", omno_body(id=b'"tx\x011"')),
+        ("raw newline in a name", omno_body(**{"p\nsp": b'"x"'})),
+        ("leading zero after minus", omno_body(initialAmount="-0150")),
+        ("NaN", omno_body(amount="NaN")),
+        ("-Infinity", omno_body(amount="-Infinity")),
+        ("repeated name with an integer beyond 64 bits",
+         omno_body(initialAmount="99999999999999999999")[:-1] +
+         b', "initialAmount": 1}'),
+    ]
+    for what, body in cases:
+        r = ctx.cgi(cfg, body=body, path="/omno", headers=h)
+        check_error(r, 400, what)
+        ctx.assert_untouched(cfg, spool, what="after " + what)
+
+
+def test_providers_numbers_and_ids(ctx):
+    """Integers beyond 64 bits, numbers beyond a double, lone surrogates
+    and a currency holding NUL: accepted, never merged, raw as sent."""
+    ctx.secrets.add("it-hostile-pass")
+    cfg, spool, _state = ctx.config(routes=[OMNO_BASIC_ROUTE])
+    h = dict(JSON_CT, Authorization=basic("omno", "it-hostile-pass"))
+
+    def deliver(body, what):
+        r = ctx.cgi(cfg, body=body, path="/omno", headers=h)
+        ulid = accepted_id(r, what)
+        found = [ev for _n, _d, ev in spool.events() if ev["id"] == ulid]
+        eq(len(found), 1, what + ": files with its id")
+        return found[0], r.stderr
+
+    def body_key(body):
+        return "omno:omno:#sha256:" + hashlib.sha256(body).hexdigest()
+
+    # Two 20-digit ids json-c clamps to one value: two events.
+    delivered = [(digits, omno_body(id=digits)) for digits in
+                 ("99999999999999999999", "99999999999999999998")]
+    delivered = [(digits, body, deliver(body, "id " + digits))
+                 for digits, body in delivered]
+    for digits, body, (ev, err) in delivered:
+        eq(ev["raw"]["id"], int(digits), "raw keeps the id's text")
+        eq((ev["dedup_key"], ev["payment_id"]), (body_key(body), None),
+           "id %s: key and payment_id" % digits)
+        check("id is an integer beyond 64 bits: not used" in err,
+              "no warning for id %s: %r" % (digits, err))
+    # An amount json-c clamps to INT64_MIN: null, and raw as sent.
+    body = omno_body(amount="-99999999999999999999")
+    ev, err = deliver(body, "huge negative amount")
+    eq(ev["amount"], None, "amount beyond 64 bits")
+    eq(ev["raw"]["amount"], -99999999999999999999, "raw amount")
+    check("amount not normalized: amount is an integer beyond 64 bits"
+          in err, "no warning for the amount: %r" % err)
+    # Beyond a double: accepted, its text kept.
+    body = omno_body(id='"tx-1e400"', amount="1e400",
+                     initialAmount="-2E-400")
+    ev, _err = deliver(body, "1e400")
+    eq(ev["amount"], None, "amount 1e400")
+    data = spool.read([n for n in spool.new() if ev["id"] in n][0])
+    check(b'"amount":1e400,' in data and b'"initialAmount":-2E-400}' in
+          data, "raw lost the numbers' text: %r" % data[:300])
+    # Lone surrogates: json-c makes both U+FFFD; never one key.
+    keys = set()
+    for esc in ("\\ud800", "\\udc00"):
+        body = omno_body(id='"tx-%s"' % esc)
+        ev, err = deliver(body, "id tx-" + esc)
+        eq((ev["dedup_key"], ev["payment_id"]),
+           (body_key(body), "tx-\ufffd"), "id tx-" + esc)
+        keys.add(ev["dedup_key"])
+    eq(len(keys), 2, "keys of the two lone surrogates")
+    # A currency holding NUL is not EUR.
+    ev, err = deliver(omno_body(id='"tx-nul"', currency='"EUR\\u0000X"'),
+                      "currency with NUL")
+    eq(ev["amount"], None, "amount in EUR\\u0000X")
+    check("currency is not a 3-letter code" in err, err)
+    eq(len(spool.new()), 7, "files in new/")
+    eq(ctx.dedup_count(cfg), 7, "dedup records")
 
 
 # ---------------------------------------------------------------- configuration
@@ -469,6 +678,12 @@ def test_providers_config_faults(ctx):
          "key 'header': needs 'secrets'"),
         ({"provider": "ompay"},
          "key 'secrets': missing; OMPAY's client secret is required"),
+        ({"provider": "ngn-gateway", "secrets": ["it-fault-key"],
+          "amount_unit": "minor", "header": "X Signature"},
+         "key 'header': not a valid header name"),
+        ({"provider": "ngn-gateway", "secrets": ["it-fault-key"],
+          "amount_unit": "minor", "header": ""},
+         "key 'header': not a valid header name"),
     ]
     for i, (keys, fault) in enumerate(cases):
         route = {"name": "r", "path": "/r"}
@@ -531,6 +746,23 @@ def test_providers_sign_usage(ctx):
     rc, out, err = run("omno", notjson)
     eq(rc, 0, "omno, not JSON")
     check("payhook will answer 400" in err, err)
+    # What the request path refuses, sign warns about (OMPAY: refuses).
+    for i, text in enumerate((
+            b'{"status": "Success", "amount": NaN}',
+            b'{"status": "Success", "amount": -Infinity}',
+            b'{"status": "Success", "amount": -01}',
+            b'{"status": "Success\t"}',
+            b'{"status": "\xed\xa0\x80"}')):
+        bad = ctx.write(ctx.path("bad%d.json" % i), text)
+        rc, out, err = run("omno", bad)
+        eq(rc, 0, "omno, not strict JSON #%d" % i)
+        check("is not a strict JSON object" in err and
+              "payhook will answer 400" in err, "#%d: %r" % (i, err))
+    nan = ctx.write(ctx.path("nan.json"), b'{"eventType": "X", "data": '
+                    b'{"orderId": "o", "paymentId": "p", "amount": NaN}}')
+    rc, out, err = run("ompay", nan)
+    eq((rc, out), (1, ""), "OMPAY payload with NaN")
+    check("no \"data\" object" in err, err)
     rc, out, err = run("omno", good, "--url", "https://h.example/cgi-bin/"
                        "payhook/")
     eq(rc, 0, "omno sign")
@@ -602,7 +834,8 @@ def test_providers_omno_apache(ctx):
                 JSON_CT, Authorization=good[route])),
                 "%s %s: accepted" % (tag, route))
             n += 1
-            eq(event_by_key(spool, "omno:%s-%s:Success" % (tag, route))
+            eq(event_by_key(spool, "%s:omno:%s-%s:Success"
+                            % (route, tag, route))
                ["id"], ulid, "%s %s: event" % (tag, route))
         srv.stop()
     eq(len(spool.new()), n, "files in new/")

@@ -1,4 +1,5 @@
-/* test-ids.c - ULIDs, timestamps and the normalized event's JSON.
+/* test-ids.c - ULIDs, timestamps, the normalized event's JSON and the
+ * helpers adapters fill it with (dedup keys, ids, amounts, times).
  *
  * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
  */
@@ -15,6 +16,8 @@
 #include "test.h"
 #include "event.h"
 #include "ids.h"
+#include "provider.h"
+#include "request.h"
 
 /* Called by the runner, which declares the groups from tests.inc. */
 void test_ids(void);
@@ -295,23 +298,244 @@ test_event_dedup_body_hash(void)
 
 	test_begin("event dedup key from body hash");
 	memset(&ev, 0, sizeof(ev));
+	ev.route = "op-1";
 	ev.provider = "ompay";
 	/* FIPS 180-2 test vector: SHA-256("abc"). */
 	ph_event_dedup_body_hash(&ev, (const uint8_t *)"abc", 3);
-	test_assert(strcmp(ev.dedup_key, "ompay:sha256:"
+	test_assert(strcmp(ev.dedup_key, "op-1:ompay:#sha256:"
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 	    == 0);
 	/* Bytes, not a string: the length rules, NULs included. */
 	ph_event_dedup_body_hash(&ev, (const uint8_t *)"", 0);
-	test_assert(strcmp(ev.dedup_key, "ompay:sha256:"
+	test_assert(strcmp(ev.dedup_key, "op-1:ompay:#sha256:"
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
 	    == 0);
 	ph_event_dedup_body_hash(&ev, (const uint8_t *)"abc\0def", 7);
-	test_assert(strncmp(ev.dedup_key, "ompay:sha256:", 13) == 0);
-	test_assert(strlen(ev.dedup_key) == 13 + 64);
-	test_assert(strcmp(ev.dedup_key + 13, "ba7816bf8f01cfea414140de5dae2223"
+	test_assert(strncmp(ev.dedup_key, "op-1:ompay:#sha256:", 19) == 0);
+	test_assert(strlen(ev.dedup_key) == 19 + 64);
+	test_assert(strcmp(ev.dedup_key + 19, "ba7816bf8f01cfea414140de5dae2223"
 			   "b00361a396177a9cb410ff61f20015ad") != 0);
 	ph_event_clear(&ev);
+	test_end();
+}
+
+/* The key ph_event_set_dedup_key makes of parts for route r, provider p,
+ * body "abc"; owned by the caller. */
+static char *
+key_of(const char *route, const char *const *parts, size_t n)
+{
+	struct ph_event ev;
+	char *key;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.route = route;
+	ev.provider = "p";
+	ph_event_set_dedup_key(&ev, (const uint8_t *)"abc", 3, parts, n);
+	key = ev.dedup_key;
+	ev.dedup_key = NULL;
+	ph_event_clear(&ev);
+	return key;
+}
+
+#define ABC_HASH "ba7816bf8f01cfea414140de5dae2223" \
+		 "b00361a396177a9cb410ff61f20015ad"
+
+static void
+test_event_dedup_key(void)
+{
+	static const struct {
+		const char *parts[3];
+		size_t n;
+		const char *key;
+	} rows[] = {
+		{ { "E", "pay_1" }, 2, "r:p:E:pay_1" },
+		/* Joins are unambiguous. */
+		{ { "a:b", "c" }, 2, "r:p:a%3Ab:c" },
+		{ { "a", "b:c" }, 2, "r:p:a:b%3Ac" },
+		{ { "a%3Ab", "c" }, 2, "r:p:a%253Ab:c" },
+		{ { "a", "b", "c" }, 3, "r:p:a:b:c" },
+		{ { "a", "b" }, 2, "r:p:a:b" },
+		{ { "a:b" }, 1, "r:p:a%3Ab" },
+		/* Escaped: % : # controls DEL; other bytes (UTF-8) kept. */
+		{ { "%#:\x01\x1f\x7f \xc3\xa9~" }, 1,
+		  "r:p:%25%23%3A%01%1F%7F \xc3\xa9~" },
+		{ { "x\ty\n" }, 1, "r:p:x%09y%0A" },
+		/* No id can be the body-hash fallback. */
+		{ { "#sha256:" ABC_HASH }, 1, "r:p:%23sha256%3A" ABC_HASH },
+		{ { "", "sha256", ABC_HASH }, 3, "r:p::sha256:" ABC_HASH },
+		/* No identity: the body hash. */
+		{ { "E", NULL }, 2, "r:p:#sha256:" ABC_HASH },
+		{ { NULL, "pay_1" }, 2, "r:p:#sha256:" ABC_HASH },
+		/* U+FFFD stands in for any lone surrogate: no identity. */
+		{ { "E", "pay\xef\xbf\xbd" }, 2, "r:p:#sha256:" ABC_HASH },
+	};
+	const char *parts[1];
+	char *key, *other, *id;
+
+	test_begin("event dedup key: route-scoped, escaped, fallback");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		key = key_of("r", rows[i].parts, rows[i].n);
+		test_assert_idx(strcmp(key, rows[i].key) == 0, i);
+		if (strcmp(key, rows[i].key) != 0)
+			printf("# row %zu: got %s\n", i, key);
+		free(key);
+	}
+	/* The same identity on two routes: two keys. */
+	key = key_of("shop-a", rows[0].parts, 2);
+	other = key_of("shop-b", rows[0].parts, 2);
+	test_assert(strcmp(key, "shop-a:p:E:pay_1") == 0);
+	test_assert(strcmp(other, "shop-b:p:E:pay_1") == 0);
+	free(key);
+	free(other);
+	/* The longest key the database takes, and one byte more. */
+	id = ph_xmalloc(PH_DEDUP_KEY_MAX + 1);
+	memset(id, 'x', PH_DEDUP_KEY_MAX - 4);
+	id[PH_DEDUP_KEY_MAX - 4] = '\0';		/* "r:p:" + id */
+	parts[0] = id;
+	key = key_of("r", parts, 1);
+	test_assert(strlen(key) == PH_DEDUP_KEY_MAX &&
+		    strncmp(key, "r:p:xxx", 7) == 0);
+	free(key);
+	id[PH_DEDUP_KEY_MAX - 5] = ':';		/* escaped: 2 bytes more */
+	key = key_of("r", parts, 1);
+	test_assert(strcmp(key, "r:p:#sha256:" ABC_HASH) == 0);
+	free(key);
+	free(id);
+	test_end();
+}
+
+/* doc's member "v" after parsing text as a request body is. */
+static struct json_object *
+parse_body(const char *text, struct json_object **doc)
+{
+	*doc = ph_json_parse_object((const uint8_t *)text, strlen(text), 32);
+	if (*doc == NULL)
+		return NULL;
+	return json_object_object_get(*doc, "v");
+}
+
+static void
+test_event_ids_beyond_64_bits(void)
+{
+	static const struct {
+		const char *text;
+		const char *id;		/* NULL: not usable */
+	} rows[] = {
+		{ "{\"v\":99999999999999999999}", NULL },
+		{ "{\"v\":99999999999999999998}", NULL },
+		{ "{\"v\":18446744073709551616}", NULL },
+		{ "{\"v\":-9223372036854775809}", NULL },
+		{ "{\"v\":-99999999999999999999}", NULL },
+		{ "{\"v\":18446744073709551615}", "18446744073709551615" },
+		{ "{\"v\":-9223372036854775808}", "-9223372036854775808" },
+		{ "{\"v\":9223372036854775808}", "9223372036854775808" },
+	};
+	struct ph_event ev;
+
+	test_begin("event ids: integers beyond 64 bits are not used");
+	memset(&ev, 0, sizeof(ev));
+	ev.route = "r";
+	ev.provider = "p";
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct json_object *doc, *v = parse_body(rows[i].text, &doc);
+		char *field = NULL;
+
+		if (!test_assert_idx(v != NULL, i))
+			continue;
+		test_assert_idx(ph_event_set_id(&ev, &field, v, "id") ==
+				(rows[i].id != NULL), i);
+		test_assert_idx(rows[i].id == NULL ? field == NULL :
+				strcmp(field, rows[i].id) == 0, i);
+		test_assert_idx(ph_event_set_text(&field, v) ==
+				(rows[i].id != NULL), i);
+		free(field);
+		json_object_put(doc);
+	}
+	test_end();
+}
+
+static void
+test_event_set_amount(void)
+{
+	static const struct {
+		const char *text;	/* "v" is the amount */
+		enum ph_amount_unit unit;
+		const char *value;	/* NULL: amount null */
+		int64_t minor;
+	} rows[] = {
+		{ "{\"v\":123.45,\"c\":\"EUR\"}", PH_UNIT_MAJOR, "123.45",
+		  12345 },
+		{ "{\"v\":\"5000\",\"c\":\"NGN\"}", PH_UNIT_MINOR, "50.00",
+		  5000 },
+		{ "{\"v\":-9223372036854775808,\"c\":\"NGN\"}", PH_UNIT_MINOR,
+		  "-92233720368547758.08", INT64_MIN },
+		/* Clamped by json-c to INT64_MIN / UINT64_MAX: refused. */
+		{ "{\"v\":-99999999999999999999,\"c\":\"NGN\"}", PH_UNIT_MINOR,
+		  NULL, 0 },
+		{ "{\"v\":99999999999999999999,\"c\":\"JPY\"}", PH_UNIT_MINOR,
+		  NULL, 0 },
+		/* A NUL in the currency: not NGN. */
+		{ "{\"v\":5000,\"c\":\"NGN\\u0000X\"}", PH_UNIT_MINOR, NULL, 0 },
+		{ "{\"v\":5000,\"c\":\"NG\\u0000\"}", PH_UNIT_MINOR, NULL, 0 },
+		{ "{\"v\":1e400,\"c\":\"EUR\"}", PH_UNIT_MAJOR, NULL, 0 },
+	};
+	struct ph_event ev;
+
+	test_begin("event amount: text, not clamped values; currency by "
+		   "length");
+	memset(&ev, 0, sizeof(ev));
+	ev.route = "r";
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct json_object *doc, *v = parse_body(rows[i].text, &doc);
+
+		if (!test_assert_idx(v != NULL, i))
+			continue;
+		ev.has_amount = true;
+		ph_event_set_amount(&ev, v, json_object_object_get(doc, "c"),
+				    rows[i].unit);
+		test_assert_idx(ev.has_amount == (rows[i].value != NULL), i);
+		if (ev.has_amount && rows[i].value != NULL)
+			test_assert_idx(strcmp(ev.amount.value,
+					       rows[i].value) == 0 &&
+					ev.amount.minor == rows[i].minor, i);
+		json_object_put(doc);
+	}
+	test_end();
+}
+
+static void
+test_event_set_time(void)
+{
+	static const struct {
+		const char *text;	/* "v" is the time */
+		const char *time;	/* NULL: not set */
+	} rows[] = {
+		{ "{\"v\":\"2025-05-29T07:21:19.846Z\"}",
+		  "2025-05-29T07:21:19.846Z" },
+		{ "{\"v\":\"2024-01-18 12:34:56+01:00\"}",
+		  "2024-01-18T11:34:56Z" },
+		{ "{\"v\":1700000000}", "2023-11-14T22:13:20Z" },
+		{ "{\"v\":1700000000123}", "2023-11-14T22:13:20.123Z" },
+		{ "{\"v\":99999999999999999999}", NULL },
+		{ "{\"v\":-99999999999999999999}", NULL },
+		{ "{\"v\":\"2025-05-29\"}", NULL },
+		{ "{\"v\":1.5}", NULL },
+	};
+
+	test_begin("event time: the common parser");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct json_object *doc, *v = parse_body(rows[i].text, &doc);
+		char *field = NULL;
+
+		if (!test_assert_idx(v != NULL, i))
+			continue;
+		test_assert_idx(ph_event_set_time(&field, v) ==
+				(rows[i].time != NULL), i);
+		test_assert_idx(rows[i].time == NULL ? field == NULL :
+				strcmp(field, rows[i].time) == 0, i);
+		free(field);
+		json_object_put(doc);
+	}
 	test_end();
 }
 
@@ -322,9 +546,9 @@ test_event_to_json(void)
 		"{\"a\":123.450,\"b\":\"x/y\",\"c\":[1,-2E3,0.10,true,null],"
 		"\"d\":{\"e\":\"\\u00e9\"}}";
 	static const char expect[] =
-		"{\"schema\":\"payhook.event/1\","
+		"{\"schema\":\"payhook.event/2\","
 		"\"id\":\"01ARYZ6S41TSV4RRFFQ69G5FAV\","
-		"\"dedup_key\":\"ngn:charge.success:pay_1\","
+		"\"dedup_key\":\"ngn:ngn-gateway:charge.success:pay_1\","
 		"\"route\":\"ngn\","
 		"\"provider\":\"ngn-gateway\","
 		"\"type\":\"payment.succeeded\","
@@ -341,7 +565,7 @@ test_event_to_json(void)
 		"\"raw\":{\"a\":123.450,\"b\":\"x/y\","
 		"\"c\":[1,-2E3,0.10,true,null],\"d\":{\"e\":\"\xc3\xa9\"}}}\n";
 	static const char expect_bare[] =
-		"{\"schema\":\"payhook.event/1\",\"id\":null,"
+		"{\"schema\":\"payhook.event/2\",\"id\":null,"
 		"\"dedup_key\":null,\"route\":\"r\",\"provider\":\"p\","
 		"\"type\":\"unknown\",\"provider_event\":null,"
 		"\"payment_id\":null,\"order_id\":null,\"refund_id\":null,"
@@ -363,7 +587,7 @@ test_event_to_json(void)
 
 	memset(&ev, 0, sizeof(ev));
 	strcpy(ev.id, "01ARYZ6S41TSV4RRFFQ69G5FAV");
-	ev.dedup_key = ph_xstrdup("ngn:charge.success:pay_1");
+	ev.dedup_key = ph_xstrdup("ngn:ngn-gateway:charge.success:pay_1");
 	ev.route = "ngn";
 	ev.provider = "ngn-gateway";
 	ev.type = "payment.succeeded";
@@ -422,5 +646,9 @@ test_ids(void)
 	test_event_set_text();
 	test_event_stamp();
 	test_event_dedup_body_hash();
+	test_event_dedup_key();
+	test_event_ids_beyond_64_bits();
+	test_event_set_amount();
+	test_event_set_time();
 	test_event_to_json();
 }

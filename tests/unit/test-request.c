@@ -198,6 +198,172 @@ test_request_json(void)
 }
 
 static void
+test_utf8_char_len(void)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+	} rows[] = {
+		{ "a", 1 },
+		{ "\xc2\x80", 2 },		/* U+0080 */
+		{ "\xdf\xbf", 2 },		/* U+07FF */
+		{ "\xe0\xa0\x80", 3 },		/* U+0800 */
+		{ "\xed\x9f\xbf", 3 },		/* U+D7FF */
+		{ "\xee\x80\x80", 3 },		/* U+E000 */
+		{ "\xef\xbf\xbd", 3 },		/* U+FFFD */
+		{ "\xef\xbf\xbf", 3 },		/* U+FFFF */
+		{ "\xf0\x90\x80\x80", 4 },	/* U+10000 */
+		{ "\xf4\x8f\xbf\xbf", 4 },	/* U+10FFFF */
+		{ "\x80", 0 },			/* continuation */
+		{ "\xc0\x80", 0 },		/* overlong NUL */
+		{ "\xc1\xbf", 0 },		/* overlong */
+		{ "\xe0\x80\x80", 0 },		/* overlong */
+		{ "\xe0\x9f\xbf", 0 },		/* overlong */
+		{ "\xf0\x80\x80\x80", 0 },	/* overlong */
+		{ "\xf0\x8f\xbf\xbf", 0 },	/* overlong */
+		{ "\xed\xa0\x80", 0 },		/* U+D800 */
+		{ "\xed\xbf\xbf", 0 },		/* U+DFFF */
+		{ "\xf4\x90\x80\x80", 0 },	/* U+110000 */
+		{ "\xf5\x80\x80\x80", 0 },
+		{ "\xff", 0 },
+		{ "\xc3", 0 },			/* truncated */
+		{ "\xe2\x82", 0 },
+		{ "\xc3\x28", 0 },		/* bad continuation */
+		{ "\xe2\x28\xa1", 0 },
+		{ "\xf0\x90\x28\xbc", 0 },
+	};
+
+	test_begin("UTF-8: well-formed sequences only (RFC 3629)");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++)
+		test_assert_idx(ph_utf8_char_len((const uint8_t *)rows[i].bytes,
+		    strlen(rows[i].bytes)) == rows[i].len, i);
+	test_end();
+}
+
+static void
+test_json_strict(void)
+{
+	static const struct {
+		const char *text;
+		const char *out;	/* NULL: refused; "=": as text */
+	} rows[] = {
+		{ "{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", "=" },
+		{ "{\"a\":\"\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80\"}", "=" },
+		{ "{\"a\":\"x\x7fy\"}", "=" },		/* DEL is allowed */
+		/* Overlong, surrogates, above U+10FFFF, stray bytes. */
+		{ "{\"a\":\"\xc0\x80\"}", NULL },
+		{ "{\"a\":\"\xc1\xbf\"}", NULL },
+		{ "{\"a\":\"\xe0\x80\xaf\"}", NULL },
+		{ "{\"a\":\"\xf0\x80\x80\xaf\"}", NULL },
+		{ "{\"a\":\"\xed\xa0\x80\"}", NULL },
+		{ "{\"a\":\"\xed\xbf\xbf\"}", NULL },
+		{ "{\"a\":\"\xed\xa0\xbd\xed\xb8\x80\"}", NULL },	/* CESU-8 */
+		{ "{\"a\":\"\xf4\x90\x80\x80\"}", NULL },
+		{ "{\"a\":\"\xf7\xbf\xbf\xbf\"}", NULL },
+		{ "{\"a\":\"\x80\"}", NULL },
+		{ "{\"a\":\"\xc3\"}", NULL },
+		{ "{\"a\":\"x\"}\xc3\xa9", NULL },
+		{ "{\"\xc0\x80\":1}", NULL },			/* in a name */
+		/* Unescaped control characters in strings. */
+		{ "{\"a\":\"x\ty\"}", NULL },
+		{ "{\"a\":\"x\ny\"}", NULL },
+		{ "{\"a\":\"x\ry\"}", NULL },
+		{ "{\"a\":\"\x01\"}", NULL },
+		{ "{\"a\":\"\x1f\"}", NULL },
+		{ "{\"a\\\x01\":1}", NULL },
+		{ "{\"a\tb\":1}", NULL },
+		{ "{\"a\":\"x\\ty\\n\\u0001\"}", "{\"a\":\"x\\ty\\n\\u0001\"}" },
+		{ "\t{\"a\":\r\n1}\n", "{\"a\":1}" },
+		{ "{\"a\":1}\x0b", NULL },
+		{ "{\"a\":\x0c" "1}", NULL },
+		/* Numbers as the grammar writes them. */
+		{ "{\"a\":-01}", NULL },
+		{ "{\"a\":-00}", NULL },
+		{ "{\"a\":-0000000000000000000000}", NULL },
+		{ "{\"a\":01}", NULL },
+		{ "{\"a\":1.}", NULL },
+		{ "{\"a\":.5}", NULL },
+		{ "{\"a\":1e}", NULL },
+		{ "{\"a\":+1}", NULL },
+		{ "{\"a\":-}", NULL },
+		{ "{\"a\":NaN}", NULL },
+		{ "{\"a\":Infinity}", NULL },
+		{ "{\"a\":-Infinity}", NULL },
+		{ "{\"a\":[0,-0,1.5e-3,-2E+3,0.10]}", "{\"a\":[0,0,1.5e-3,-2E+3,0.10]}" },
+		/* Beyond a double, beyond 64 bits: kept as sent. */
+		{ "{\"a\":1e400,\"b\":-1e400}", "=" },
+		{ "{\"a\":99999999999999999999,\"b\":99999999999999999998}", "=" },
+		{ "{\"a\":[-99999999999999999999,18446744073709551616,"
+		  "18446744073709551615,-9223372036854775808,"
+		  "123456789012345678901234567890]}", "=" },
+		{ "{\"a\":{\"b\":[1,{\"c\":18446744073709551616}]},"
+		  "\"d\":-9223372036854775809}", "=" },
+		/* A repeated name: the last value, as json-c keeps it... */
+		{ "{\"a\":1,\"a\":2}", "{\"a\":2}" },
+		{ "{\"a\":18446744073709551615,\"a\":1}", "{\"a\":1}" },
+		/* ...but not with an integer whose text cannot be placed. */
+		{ "{\"a\":\"x\",\"b\":99999999999999999999,\"a\":7}", NULL },
+		{ "{\"a\":99999999999999999999,\"a\":1}", NULL },
+		/* Escaped lone surrogates: taken, as U+FFFD. */
+		{ "{\"a\":\"\\ud800\",\"b\":\"\\udc00x\"}",
+		  "{\"a\":\"\xef\xbf\xbd\",\"b\":\"\xef\xbf\xbdx\"}" },
+		{ "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\xf0\x9f\x98\x80\"}" },
+	};
+
+	test_begin("JSON: strict RFC 8259, numbers keep their text");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		const char *text = rows[i].text, *out;
+		struct json_object *doc;
+
+		doc = ph_json_parse_object((const uint8_t *)text, strlen(text),
+					   32);
+		test_assert_idx((doc != NULL) == (rows[i].out != NULL), i);
+		if (doc == NULL || rows[i].out == NULL) {
+			json_object_put(doc);
+			continue;
+		}
+		out = json_object_to_json_string_ext(doc,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (strcmp(rows[i].out, "=") != 0)
+			text = rows[i].out;
+		test_assert_idx(strcmp(out, text) == 0, i);
+		if (strcmp(out, text) != 0)
+			printf("# row %zu: got %s\n", i, out);
+		json_object_put(doc);
+	}
+	test_end();
+}
+
+static void
+test_json_int_overflowed(void)
+{
+	static const char text[] =
+		"{\"a\":99999999999999999999,\"b\":18446744073709551615,"
+		"\"c\":-9223372036854775809,\"d\":-9223372036854775808,"
+		"\"e\":1,\"f\":1e400,\"g\":\"99999999999999999999\"}";
+	static const struct {
+		const char *name;
+		bool overflowed;
+	} rows[] = {
+		{ "a", true }, { "b", false }, { "c", true }, { "d", false },
+		{ "e", false }, { "f", false }, { "g", false },
+	};
+	struct json_object *doc;
+
+	test_begin("JSON: integers beyond 64 bits are told apart");
+	doc = ph_json_parse_object((const uint8_t *)text, strlen(text), 32);
+	if (test_assert(doc != NULL)) {
+		for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++)
+			test_assert_idx(ph_json_int_overflowed(
+			    json_object_object_get(doc, rows[i].name)) ==
+			    rows[i].overflowed, i);
+	}
+	test_assert(!ph_json_int_overflowed(NULL));
+	json_object_put(doc);
+	test_end();
+}
+
+static void
 test_request_content_type(void)
 {
 	static const struct {
@@ -266,6 +432,9 @@ test_request(void)
 	test_request_params();
 	test_request_body();
 	test_request_json();
+	test_utf8_char_len();
+	test_json_strict();
+	test_json_int_overflowed();
 	test_request_content_type();
 	test_request_respond();
 }
