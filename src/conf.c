@@ -278,9 +278,11 @@ route_name(struct ph_config *cfg, size_t i, struct ph_faults *f)
 		key_fault(f, where, "name", "missing (required)");
 		return;
 	}
-	if ((s = json_cstring(v)) == NULL || !ph_str_of(s, "._-")) {
-		key_fault(f, where, "name",
-			  "must be a non-empty string of A-Z a-z 0-9 . _ -");
+	if ((s = json_cstring(v)) == NULL || !ph_str_of(s, "._-") ||
+	    strlen(s) > PH_ROUTE_NAME_MAX) {
+		key_fault(f, where, "name", "must be a non-empty string of "
+			  "A-Z a-z 0-9 . _ -, at most "
+			  PH_STRINGIFY(PH_ROUTE_NAME_MAX) " long");
 		return;
 	}
 	r->name = ph_xstrdup(s);

@@ -17,6 +17,9 @@ struct ph_provider;
 #define PH_MAX_BODY_CEILING (64 * 1024 * 1024)	/* json-c takes an int length */
 #define PH_DEFAULT_RETENTION_DAYS 30
 #define PH_DEFAULT_JSON_DEPTH 32
+/* A route's name begins every dedup key of its events, which the database
+ * takes up to 1024 bytes long: the body-hash key must always fit. */
+#define PH_ROUTE_NAME_MAX 128
 
 /* Every fault found while loading, each one line naming its location,
  * e.g. "route 'ngn' (#4): key 'amount_unit': missing; must be ...". */

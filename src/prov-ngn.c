@@ -107,11 +107,11 @@ ngn_authenticate(const struct ph_route *route, struct ph_request *req,
 	if (sig == NULL)
 		return PH_AUTH_FAIL;
 	if (!s->fixed_digest) {
+		/* Trimmed as ph_hmac_hex_match trims it. */
 		hexlen = strlen(sig);
-		while (hexlen > 0 && (sig[hexlen - 1] == ' ' ||
-				      sig[hexlen - 1] == '\t'))
+		while (hexlen > 0 && ph_is_space(sig[hexlen - 1]))
 			hexlen--;
-		while (hexlen > 0 && (*sig == ' ' || *sig == '\t')) {
+		while (hexlen > 0 && ph_is_space(*sig)) {
 			sig++;
 			hexlen--;
 		}

@@ -81,9 +81,7 @@ auth_string(struct json_object *auth, const char *where, const char *key,
 
 	if (!json_object_object_get_ex(auth, key, &v))
 		return 1;
-	s = json_object_get_string(v);
-	if (!json_object_is_type(v, json_type_string) ||
-	    strlen(s) != (size_t)json_object_get_string_len(v)) {
+	if ((s = ph_json_cstring(v)) == NULL) {
 		ph_faults_add(faults, "%s: key 'auth.%s': must be a string",
 			      where, key);
 		return -1;

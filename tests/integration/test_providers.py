@@ -697,6 +697,18 @@ def test_providers_config_faults(ctx):
         check(any(x.startswith(line) for x in err.splitlines()),
               "case %d: expected a line starting %r, got %r"
               % (i, line, err))
+    # A route's name begins its dedup keys: at most 128 characters, so the
+    # body-hash key always fits the database.
+    for length, rc in ((128, 0), (129, 1)):
+        route = {"name": "n" * length, "path": "/n", "provider": "omno",
+                 "allow_unauthenticated": True}
+        cfg, _spool, _state = ctx.config(routes=[route],
+                                         name="name%d.json" % length)
+        p = ctx.run_payhook(["--check-config", "--config", cfg])
+        eq(p.returncode, rc, "route name of %d characters (%r)"
+           % (length, p.stderr))
+        check(rc == 0 or b"key 'name': must be a non-empty string of A-Z "
+              b"a-z 0-9 . _ -, at most 128 long" in p.stderr, p.stderr)
     # Accepted without credentials only when the route says so.
     for i, route in enumerate((
             {"provider": "omno", "allow_unauthenticated": True},
