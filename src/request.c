@@ -224,7 +224,7 @@ struct text_scan {
 	 * beyond 64 bits and those exactly at the bound, in text order, as
 	 * offsets into the text. */
 	struct { size_t off, len; bool beyond; } *clamped;
-	size_t n_clamped;
+	size_t n_clamped, cap;
 	bool overflow;		/* one of them is beyond 64 bits */
 };
 
@@ -296,8 +296,14 @@ note_integer(struct text_scan *sc, const uint8_t *text, size_t off,
 		cmp = memcmp(digits, bound, bound_len);
 	if (cmp < 0)
 		return;
-	sc->clamped = ph_xrealloc(sc->clamped,
-	    (sc->n_clamped + 1) * sizeof(*sc->clamped));
+	if (sc->n_clamped == sc->cap) {
+		/* Doubling: a body of nothing but such integers stays linear.
+		 * No overflow: each entry stands for 19 bytes of text or more,
+		 * and the text is below INT32_MAX bytes. */
+		sc->cap = sc->cap == 0 ? 8 : 2 * sc->cap;
+		sc->clamped = ph_xrealloc(sc->clamped,
+		    sc->cap * sizeof(*sc->clamped));
+	}
 	sc->clamped[sc->n_clamped].off = off;
 	sc->clamped[sc->n_clamped].len = len;
 	sc->clamped[sc->n_clamped].beyond = cmp > 0;
