@@ -314,19 +314,23 @@ note_integer(struct text_scan *sc, const uint8_t *text, size_t off,
 
 /* The string whose opening quote is at p[*i]: well-formed UTF-8, no byte
  * below 0x20 (RFC 8259 section 7: control characters must be escaped).
- * Escapes are json-c's to check; here only their extent matters.
- * Advances *i past the closing quote. */
+ * Escapes are json-c's to check; here only their extent matters, and
+ * whether one is "\u0000" (*nul). Advances *i past the closing quote. */
 static bool
-scan_string(const uint8_t *p, size_t len, size_t *i)
+scan_string(const uint8_t *p, size_t len, size_t *i, bool *nul)
 {
 	size_t j = *i + 1, n;
 
+	*nul = false;
 	while (j < len && p[j] != '"') {
 		if (p[j] < 0x20)
 			return false;
 		if (p[j] == '\\') {
 			if (j + 1 == len || p[j + 1] < 0x20 || p[j + 1] >= 0x80)
 				return false;
+			if (p[j + 1] == 'u' && len - j >= 6 &&
+			    memcmp(p + j + 2, "0000", 4) == 0)
+				*nul = true;
 			j += 2;
 		} else if (p[j] < 0x80) {
 			j++;
@@ -344,24 +348,29 @@ scan_string(const uint8_t *p, size_t len, size_t *i)
 
 /* One pass over the raw text: strict UTF-8 and unescaped control
  * characters in strings, nothing but JSON's white space and ASCII outside
- * them, every number well-formed. Returns false to refuse the text. A text
- * json-c refuses anyway may pass; what passes here and there is JSON. */
+ * them, every number well-formed, no member name holding "\u0000" (json-c
+ * keeps names as C strings: "id\u0000x" would silently be "id"). Returns
+ * false to refuse the text. A text json-c refuses anyway may pass; what
+ * passes here and there is JSON. */
 static bool
 scan_text(const uint8_t *p, size_t len, struct text_scan *sc)
 {
 	size_t i = 0, n;
-	bool integer;
+	bool integer, nul;
 
 	while (i < len) {
 		if (p[i] == '"') {
-			if (!scan_string(p, len, &i))
+			if (!scan_string(p, len, &i, &nul))
 				return false;
 			n = i;
 			while (n < len && (p[n] == ' ' || p[n] == '\t' ||
 					   p[n] == '\n' || p[n] == '\r'))
 				n++;
-			if (n < len && p[n] == ':')
+			if (n < len && p[n] == ':') {
+				if (nul)
+					return false;
 				sc->names++;
+			}
 		} else if (p[i] == '-' || is_digit(p[i])) {
 			n = number_len(p + i, len - i, &integer);
 			if (n == 0)

@@ -550,6 +550,8 @@ def test_providers_strict_json(ctx):
         ("raw tab in a string", omno_body(id=b'"tx\t1"')),
         ("raw control character", omno_body(id=b'"tx\x011"')),
         ("raw newline in a name", omno_body(**{"p\nsp": b'"x"'})),
+        ("escaped NUL in a name", omno_body(**{"status\\u0000x":
+                                               b'"Failed"'})),
         ("leading zero after minus", omno_body(initialAmount="-0150")),
         ("NaN", omno_body(amount="NaN")),
         ("-Infinity", omno_body(amount="-Infinity")),

@@ -273,6 +273,11 @@ test_json_strict(void)
 		{ "{\"a\\\x01\":1}", NULL },
 		{ "{\"a\tb\":1}", NULL },
 		{ "{\"a\":\"x\\ty\\n\\u0001\"}", "{\"a\":\"x\\ty\\n\\u0001\"}" },
+		/* NUL: fine in a value, not in a name (json-c cuts it). */
+		{ "{\"a\":\"x\\u0000y\"}", "=" },
+		{ "{\"a\\u0000x\":1}", NULL },
+		{ "{\"a\\u0000\" :1}", NULL },
+		{ "{\"a\\\\u0000\":1}", "=" },
 		{ "\t{\"a\":\r\n1}\n", "{\"a\":1}" },
 		{ "{\"a\":1}\x0b", NULL },
 		{ "{\"a\":\x0c" "1}", NULL },
