@@ -90,14 +90,28 @@
 #define PURGE_BATCH		100
 #define PURGE_SCAN		1000
 
-/* Not a Berkeley DB code (those are -30800 .. -30999). */
-#define PH_EBADREC		(-29999)
-
-/* Record value: a fixed 51-byte big-endian layout.
+/* Record value, big-endian. Version 1, 51 bytes:
  *   0 version, 1 state, 2-3 zero, 4-7 owner pid, 8-15 time (s since the
- *   epoch, signed), 16-23 owner token, 24-50 event id (NUL padded). */
-#define REC_VERSION		1
-#define REC_SIZE		51
+ *   epoch, signed), 16-23 owner token, 24-50 event id (NUL padded).
+ * Version 2, 59 bytes: version 1's fields, then 51-58 the owner's start
+ * time (/proc/PID/stat field 22, clock ticks since boot; 0 unknown).
+ * Pending records are written as version 2, done and meta records as
+ * version 1, which the owner's start time does not concern and which
+ * payhook 0.1.0 still reads during a rolling upgrade. Both decode. */
+#define REC_V1			1
+#define REC_V1_SIZE		51
+#define REC_V2			2
+#define REC_V2_SIZE		59
+#define REC_MAX_SIZE		REC_V2_SIZE
+
+/*
+ * A pending claim whose owner is alive (same pid and start time) is taken
+ * over only once it is LIVE_TAKEOVER_FACTOR times the claim timeout old
+ * (20 minutes with the default 120 s): a stalled fsync or a clock step
+ * must not let two processes spool one event, but a hung owner must not
+ * hold its key for ever either.
+ */
+#define LIVE_TAKEOVER_FACTOR	10
 
 enum rec_state {
 	REC_PENDING = 1,
@@ -110,6 +124,7 @@ struct rec {
 	uint32_t pid;
 	int64_t created;
 	uint64_t token;
+	uint64_t start;		/* owner's start time, 0 unknown */
 	char id[ID_SIZE];
 };
 
@@ -123,6 +138,7 @@ struct ph_dedup {
 	/* Random per handle: tells this handle's pending records from those
 	 * of an earlier process that had the same pid. */
 	uint64_t token;
+	uint64_t start;			/* the opener's start time, 0 unknown */
 	u_int32_t ckp_kbyte;
 	/* dedup.lock, held shared for the length of each transaction and
 	 * checkpoint. An opener holds it exclusive while DB_REGISTER may
@@ -154,24 +170,37 @@ get_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
-static void
+/* Encode r into out (REC_MAX_SIZE bytes); returns the length used. */
+static size_t
 rec_encode(const struct rec *r, uint8_t *out)
 {
-	memset(out, 0, REC_SIZE);
-	out[0] = REC_VERSION;
+	bool v2 = r->state == REC_PENDING;
+
+	memset(out, 0, REC_MAX_SIZE);
+	out[0] = v2 ? REC_V2 : REC_V1;
 	out[1] = (uint8_t)r->state;
 	put_be(out + 4, r->pid, 4);
 	put_be(out + 8, (uint64_t)r->created, 8);
 	put_be(out + 16, r->token, 8);
 	memcpy(out + 24, r->id, ID_SIZE - 1);
+	if (!v2)
+		return REC_V1_SIZE;
+	put_be(out + 51, r->start, 8);
+	return REC_V2_SIZE;
 }
 
+/* Decode a record of any known version; false if it is none (corrupt, or
+ * written by a later version of payhook). */
 static bool
 rec_decode(const DBT *d, struct rec *r)
 {
 	const uint8_t *p = d->data;
 
-	if (d->size != REC_SIZE || p[0] != REC_VERSION)
+	if (d->size == REC_V1_SIZE && p[0] == REC_V1)
+		r->start = 0;
+	else if (d->size == REC_V2_SIZE && p[0] == REC_V2)
+		r->start = get_be(p + 51, 8);
+	else
 		return false;
 	if (p[1] != REC_PENDING && p[1] != REC_DONE && p[1] != REC_META)
 		return false;
@@ -197,7 +226,7 @@ static int
 put_own(struct ph_dedup *dd, DB_TXN *txn, DBT *k, enum rec_state state,
 	int64_t created, const char **what_r)
 {
-	uint8_t buf[REC_SIZE];
+	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
 	DBT d;
 
@@ -206,8 +235,8 @@ put_own(struct ph_dedup *dd, DB_TXN *txn, DBT *k, enum rec_state state,
 	r.pid = (uint32_t)dd->pid;
 	r.created = created;
 	r.token = dd->token;
-	rec_encode(&r, buf);
-	dbt_set(&d, buf, sizeof(buf));
+	r.start = dd->start;
+	dbt_set(&d, buf, rec_encode(&r, buf));
 	*what_r = "DB->put";
 	return dd->db->put(dd->db, txn, k, &d, 0);
 }
@@ -246,6 +275,55 @@ pid_alive(pid_t pid)
 	if (pid <= 0)
 		return false;
 	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Start time of process pid: field 22 of /proc/PID/stat, in clock ticks
+ * since boot. With the pid it names one process for the life of the
+ * system, where a pid alone may have been reused. Returns 0 when it
+ * cannot be read (no /proc, hidepid, the process is gone).
+ */
+static uint64_t
+proc_start_time(pid_t pid)
+{
+	char path[32], buf[1024];
+	unsigned long long v;
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* Field 2, the command name, is in parentheses and may hold spaces
+	 * and parentheses itself: count from the last ')', which ends it. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; field < 22 && *p != '\0'; p++)
+		if (*p == ' ')
+			field++;
+	if (field != 22 || sscanf(p, "%llu", &v) != 1)
+		return 0;
+	return (uint64_t)v;
+}
+
+/* Whether the process that wrote r still runs: its pid exists and, when
+ * both are known, has the start time recorded (else the pid was reused). */
+static bool
+owner_alive(const struct rec *r)
+{
+	uint64_t start;
+
+	if (!pid_alive((pid_t)r->pid))
+		return false;
+	if (r->start == 0 || (start = proc_start_time((pid_t)r->pid)) == 0)
+		return true;
+	return start == r->start;
 }
 
 /* failchk: identify threads of control. The process is single-threaded. */
@@ -670,9 +748,6 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 		op_lock(dd, LOCK_UN);
 		if (ret == 0)
 			return 0;
-		if (ret == PH_EBADREC)
-			return ph_error_set(err, "%s(%s): malformed record",
-					    what, dd->db_path);
 		if (retryable(ret)) {
 			now = ph_now_monotonic_us();
 			if (first == 0)
@@ -756,6 +831,7 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	if (dd->opt.retention_days == 0)
 		dd->opt.retention_days = DEFAULT_RETENTION_D;
 	dd->pid = getpid();
+	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
 	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
 		ph_error_set(err, "RAND_bytes failed");
@@ -811,14 +887,43 @@ struct claim_ctx {
 	char id[ID_SIZE];
 };
 
-static bool
-pending_is_stale(const struct rec *r, int64_t now, unsigned timeout_s)
+static void
+log_key_takeover_unreadable(const struct ph_dedup *dd, const char *key,
+			    const DBT *d)
 {
-	int64_t age = now - r->created;
+	char key_s[200];
 
-	/* A record far in the future is as suspect as a very old one. */
-	return age >= (int64_t)timeout_s || age <= -(int64_t)timeout_s ||
-	       !pid_alive((pid_t)r->pid);
+	ph_log_error("dedup record of key %s in %s is unreadable (%u bytes, "
+		     "version %u): corrupt, or written by a later payhook; "
+		     "taking it over", ph_log_sanitize(key, key_s,
+		     sizeof(key_s)), dd->db_path, (unsigned)d->size,
+		     d->size > 0 ? ((const uint8_t *)d->data)[0] : 0u);
+}
+
+/*
+ * Whether the pending record r of another process may be taken over. A
+ * dead owner's may, at once. A live owner's (a stalled disk, a clock step)
+ * only when its age, either way, reaches LIVE_TAKEOVER_FACTOR times the
+ * claim timeout: then the owner is hung, and we say so loudly, because if
+ * it wakes up the event may be spooled twice.
+ */
+static bool
+pending_takeover(const struct claim_ctx *c, const struct rec *r)
+{
+	int64_t age = c->now - r->created;
+	int64_t bound = (int64_t)c->timeout_s * LIVE_TAKEOVER_FACTOR;
+	char key_s[200];
+
+	if (!owner_alive(r))
+		return true;
+	if (age < bound && age > -bound)
+		return false;
+	ph_log_error("dedup key %s: taking over the claim of process %lu, "
+		     "which is alive but has held it for %lld s (the bound is "
+		     "%lld s): the event may be spooled twice",
+		     ph_log_sanitize(c->key, key_s, sizeof(key_s)),
+		     (unsigned long)r->pid, (long long)age, (long long)bound);
+	return true;
 }
 
 static int
@@ -837,9 +942,11 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
-	if (ret == 0) {
-		if (!rec_decode(&d, &r) || r.state == REC_META)
-			return PH_EBADREC;
+	if (ret == 0 && (!rec_decode(&d, &r) || r.state == REC_META)) {
+		/* Answering 503 instead would hold the key for ever: every
+		 * retry of the provider would find the same bytes. */
+		log_key_takeover_unreadable(dd, c->key, &d);
+	} else if (ret == 0) {
 		if (r.state == REC_DONE) {
 			c->outcome = CLAIM_DUPLICATE;
 			memcpy(c->id, r.id, ID_SIZE);
@@ -853,7 +960,7 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 		 * of the same pid. Either way nobody will resolve it, and
 		 * waiting would only turn every retry into a 503. */
 		if (r.pid != (uint32_t)dd->pid &&
-		    !pending_is_stale(&r, c->now, c->timeout_s)) {
+		    !pending_takeover(c, &r)) {
 			c->outcome = CLAIM_WAIT;
 			return 0;
 		}
@@ -918,7 +1025,7 @@ static int
 commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 {
 	struct write_ctx *w = arg;
-	uint8_t buf[REC_SIZE];
+	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
 	DBT k, d;
 	int ret;
@@ -935,8 +1042,7 @@ commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 		if (ret == 0 && rec_decode(&d, &r) && r.state == REC_DONE)
 			return 0;
 	}
-	rec_encode(&w->rec, buf);
-	dbt_set(&d, buf, sizeof(buf));
+	dbt_set(&d, buf, rec_encode(&w->rec, buf));
 	*what_r = "DB->put";
 	return dd->db->put(dd->db, txn, &k, &d, 0);
 }
@@ -983,6 +1089,7 @@ ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
 	w.key = key;
 	w.rec.state = done ? REC_DONE : REC_PENDING;
 	w.rec.pid = (uint32_t)pid;
+	w.rec.start = done ? 0 : proc_start_time((pid_t)pid);
 	w.rec.created = created;
 	memcpy(w.rec.id, id, id_len);
 	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
@@ -1034,7 +1141,8 @@ struct purge_ctx {
 	bool meta_written;	/* by an attempt of this call */
 	int64_t now;
 	int64_t done_cutoff;	/* delete done records created before */
-	int64_t pending_cutoff;	/* and pending ones created before */
+	int64_t pending_cutoff;	/* pending ones of dead owners before */
+	int64_t live_cutoff;	/* and pending ones of live owners before */
 	/* Batches resume after pos, the last key the previous one saw. */
 	uint8_t *pos, *next;
 	size_t pos_len, next_len, pos_cap, next_cap;
@@ -1079,8 +1187,11 @@ purge_wanted(const struct purge_ctx *pc, const DBT *k, const DBT *d)
 		return false;
 	if (r.state == REC_DONE)
 		return r.created < pc->done_cutoff;
+	/* The rule of pending_takeover(), and never a claim younger than
+	 * the claim timeout: its owner may still be spooling. */
 	if (r.state == REC_PENDING)
-		return r.created < pc->pending_cutoff;
+		return r.created < pc->live_cutoff ||
+		       (r.created < pc->pending_cutoff && !owner_alive(&r));
 	return false;
 }
 
@@ -1146,7 +1257,6 @@ long
 ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 {
 	struct purge_ctx pc;
-	int64_t timeout_cutoff;
 	long total = 0;
 	uint8_t *tmp;
 	size_t tmp_cap;
@@ -1157,10 +1267,9 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	pc.force = force;
 	pc.now = now_s();
 	pc.done_cutoff = pc.now - (int64_t)dd->opt.retention_days * 86400;
-	/* Never a pending record younger than the claim timeout: its owner
-	 * may still be spooling. */
-	timeout_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
-	pc.pending_cutoff = timeout_cutoff;
+	pc.pending_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
+	pc.live_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s *
+			 LIVE_TAKEOVER_FACTOR + 1;
 	/* Check and stamp in one transaction: one purger per hour. */
 	if (run_txn(dd, purge_meta_txn, &pc, DB_TXN_WRITE_NOSYNC, err) != 0)
 		return -1;

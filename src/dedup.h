@@ -6,12 +6,16 @@
  * environment in state_dir. A delivery goes:
  *
  *   ph_dedup_claim()    atomically: key unknown -> record "pending" (owner
- *                       pid, time) and return PH_CLAIM_OWNED; key done ->
- *                       PH_CLAIM_DUPLICATE; key pending under a live owner ->
- *                       wait (bounded) until it resolves. A pending record
- *                       whose owner died or that is older than the claim
- *                       timeout is taken over. Short transactions only: no
- *                       lock is held while the caller writes the spool, so
+ *                       pid and start time, time) and return
+ *                       PH_CLAIM_OWNED; key done -> PH_CLAIM_DUPLICATE; key
+ *                       pending under a live owner -> wait (bounded) until
+ *                       it resolves. A pending record whose owner died (no
+ *                       such pid, or a pid with another start time) is
+ *                       taken over at once; a live owner's only when it is
+ *                       ten times the claim timeout old, with an error
+ *                       logged. A record that does not decode is logged
+ *                       and taken over. Short transactions only: no lock
+ *                       is held while the caller writes the spool, so
  *                       distinct events never wait on each other's disk.
  *   (caller spools the event durably)
  *   ph_dedup_commit()   record -> "done" with the event id, durable commit
@@ -43,7 +47,10 @@ enum ph_claim {
 struct ph_dedup_options {
 	unsigned retention_days;	/* records older than this are purged */
 	unsigned claim_wait_ms;		/* how long to wait on a pending claim */
-	unsigned claim_timeout_s;	/* a pending record older is stale */
+	/* How long a live owner may take to resolve its claim: its pending
+	 * record is taken over (and purged) only at 10x this age; a dead
+	 * owner's is taken over at once and purged past 1x. */
+	unsigned claim_timeout_s;
 };
 
 /* Open (creating if needed, mode 0600 files in a 0700 directory) the
@@ -62,8 +69,7 @@ void ph_dedup_close(struct ph_dedup **dd);
  * receives the event id recorded for the key ("" if unknown). A pending
  * record of this process's own pid is stale and taken over (PH_CLAIM_OWNED):
  * either this single-threaded process left it when a commit and release
- * both failed, or an earlier process with the same pid died. Pending
- * records older than claim_timeout_s are stale too, and purged. On
+ * both failed, or an earlier process with the same pid died. On
  * PH_CLAIM_BUSY err says why. */
 enum ph_claim ph_dedup_claim(struct ph_dedup *dd, const char *key,
 			     char *id_r, struct ph_error *err)
@@ -87,8 +93,9 @@ long ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 long ph_dedup_count(struct ph_dedup *dd, struct ph_error *err) PH_NONNULL(1);
 
 /* For tests only: store a record under key as if claimed by process pid
- * (done false) or committed with id (done true), with time created
- * (seconds since the epoch), replacing any record. Returns 0 or -1. */
+ * (done false; its start time is read from /proc) or committed with id
+ * (done true), with time created (seconds since the epoch), replacing any
+ * record. Returns 0 or -1. */
 int ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done,
 		     long pid, int64_t created, const char *id,
 		     struct ph_error *err) PH_NONNULL(1, 2, 6);

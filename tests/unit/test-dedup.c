@@ -411,10 +411,26 @@ test_dedup_release(void)
 	test_assert(ph_dedup_claim(dd, "test:live", id, &err) ==
 		    PH_CLAIM_BUSY);
 	test_assert(strstr(err.msg, "still pending in process") != NULL);
-	/* Older than claim_timeout_s (120): stale though its owner lives. */
+	/* Older than claim_timeout_s (120), but its owner lives (a stalled
+	 * disk, a clock step): still its claim, in either direction. */
 	test_assert(ph_dedup_put_raw(dd, "test:old", false, (long)getppid(),
 				     time(NULL) - 121, "", &err) == 0);
 	test_assert(ph_dedup_claim(dd, "test:old", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_assert(ph_dedup_put_raw(dd, "test:future", false,
+				     (long)getppid(), time(NULL) + 1199, "",
+				     &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
+		    PH_CLAIM_BUSY);
+	/* Ten times the claim timeout: the live owner is hung. */
+	test_assert(ph_dedup_put_raw(dd, "test:old", false, (long)getppid(),
+				     time(NULL) - 1200, "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:old", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_put_raw(dd, "test:future", false,
+				     (long)getppid(), time(NULL) + 1200, "",
+				     &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
 		    PH_CLAIM_OWNED);
 	/* Owner gone. */
 	pid = dead_pid();
@@ -428,7 +444,7 @@ test_dedup_release(void)
 				     time(NULL), "", &err) == 0);
 	test_assert(ph_dedup_claim(dd, "test:reused", id, &err) ==
 		    PH_CLAIM_OWNED);
-	test_assert(ph_dedup_count(dd, &err) == 5);
+	test_assert(ph_dedup_count(dd, &err) == 6);
 	test_end();
 	ph_dedup_close(&dd);
 	free(dir);
@@ -791,6 +807,131 @@ test_dedup_crash(void)
 	free(dir);
 }
 
+/* Store val under key from a child that joins the environment directly,
+ * as another program (or a later payhook) would. Returns 0 on success. */
+static int
+raw_put(const char *dir, const char *key, const void *val, size_t len)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		DB_ENV *env;
+		DB_TXN *txn;
+		DB *db;
+		DBT k, d;
+
+		memset(&k, 0, sizeof(k));
+		memset(&d, 0, sizeof(d));
+		k.data = (void *)key;
+		k.size = (u_int32_t)strlen(key);
+		d.data = (void *)val;
+		d.size = (u_int32_t)len;
+		if (raw_open(dir, &env, &db) != 0 ||
+		    env->txn_begin(env, NULL, &txn, 0) != 0 ||
+		    db->put(db, txn, &k, &d, 0) != 0 ||
+		    txn->commit(txn, 0) != 0 ||
+		    db->close(db, 0) != 0 || env->close(env, 0) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	return reap(pid);
+}
+
+static void
+put_be_bytes(uint8_t *p, uint64_t v, unsigned n)
+{
+	while (n-- > 0) {
+		p[n] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+/* A record as dedup.c lays it out (see its comment): version 1 is 51
+ * bytes, version 2 adds the owner's start time. Returns the length. */
+static size_t
+rec_bytes(uint8_t *out, unsigned version, unsigned state, uint32_t pid,
+	  int64_t created, uint64_t start, const char *id)
+{
+	memset(out, 0, 59);
+	out[0] = (uint8_t)version;
+	out[1] = (uint8_t)state;
+	put_be_bytes(out + 4, pid, 4);
+	put_be_bytes(out + 8, (uint64_t)created, 8);
+	memcpy(out + 24, id, strlen(id));
+	if (version == 1)
+		return 51;
+	put_be_bytes(out + 51, start, 8);
+	return 59;
+}
+
+static void
+test_dedup_records(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("records");
+	struct ph_dedup *dd;
+	uint8_t buf[64];
+	char id[27];
+	size_t n;
+
+	test_begin("dedup: unreadable records are taken over, not 503");
+	dd = open_dd(dir, 50, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	test_assert(raw_put(dir, "test:garbage", "\xff\x00junk", 6) == 0);
+	test_assert(ph_dedup_claim(dd, "test:garbage", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_commit(dd, "test:garbage", ID_A, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:garbage", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_A) == 0);
+	/* A later version's record, during a rolling upgrade. */
+	n = rec_bytes(buf, 3, 2, (uint32_t)getppid(), time(NULL), 0, ID_B);
+	test_assert(raw_put(dir, "test:future", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* A right version with a state it does not know. */
+	n = rec_bytes(buf, 2, 9, (uint32_t)getppid(), time(NULL), 0, "");
+	test_assert(raw_put(dir, "test:state", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:state", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_count(dd, &err) == 3);
+	test_end();
+
+	test_begin("dedup: version 1 records still decode");
+	n = rec_bytes(buf, 1, 2, 0, time(NULL), 0, ID_B);
+	test_assert(n == 51);
+	test_assert(raw_put(dir, "test:v1-done", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:v1-done", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_B) == 0);
+	/* A pending claim of a live process, of unknown start time. */
+	n = rec_bytes(buf, 1, 1, (uint32_t)getppid(), time(NULL), 0, "");
+	test_assert(raw_put(dir, "test:v1-pending", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:v1-pending", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_end();
+
+	test_begin("dedup: a live pid with another start time is not the owner");
+	/* Same pid, but started at tick 1: the pid was reused. */
+	n = rec_bytes(buf, 2, 1, (uint32_t)getppid(), time(NULL), 1, "");
+	test_assert(raw_put(dir, "test:reused", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:reused", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* put_raw records the pid's real start time: the owner lives. */
+	test_assert(ph_dedup_put_raw(dd, "test:live", false, (long)getppid(),
+				     time(NULL), "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:live", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
 /* Claim and commit keys as fast as possible, reporting each commit. */
 static void PH_NORETURN
 storm_child(const char *dir, unsigned round, int fd)
@@ -1063,13 +1204,20 @@ test_dedup_purge(void)
 	/* Past the retention, but younger than the claim timeout: kept. */
 	ok |= ph_dedup_put_raw(dd, "test:d-pending", false, (long)getppid(),
 			       now - 34 * DAY, "", &err);
-	/* Past both. */
-	ok |= ph_dedup_put_raw(dd, "test:e-pending", false, (long)getppid(),
+	/* Past both, its owner dead: deleted. */
+	ok |= ph_dedup_put_raw(dd, "test:e-pending", false, (long)dead_pid(),
 			       now - 36 * DAY, "", &err);
+	/* Past both, its owner alive: kept until ten claim timeouts. */
+	ok |= ph_dedup_put_raw(dd, "test:f-pending", false, (long)getppid(),
+			       now - 36 * DAY, "", &err);
+	ok |= ph_dedup_put_raw(dd, "test:g-pending", false, (long)getppid(),
+			       now - 351 * DAY, "", &err);
 	test_assert(ok == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1332);
-	test_assert(ph_dedup_purge(dd, true, &err) == 281);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1334);
+	test_assert(ph_dedup_purge(dd, true, &err) == 282);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
+	test_assert(ph_dedup_claim(dd, "test:f-pending", NULL, &err) ==
+		    PH_CLAIM_BUSY);
 	test_assert(ph_dedup_claim(dd, "test:a-old:000", NULL, &err) ==
 		    PH_CLAIM_OWNED);
 	test_assert(ph_dedup_claim(dd, "test:c-old:029", NULL, &err) ==
@@ -1080,16 +1228,16 @@ test_dedup_purge(void)
 		    PH_CLAIM_BUSY);
 	test_assert(ph_dedup_release(dd, "test:a-old:000", &err) == 0);
 	test_assert(ph_dedup_release(dd, "test:c-old:029", &err) == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
 	test_end();
 
 	test_begin("dedup: purge runs at most hourly unless forced");
 	test_assert(ph_dedup_put_raw(dd, "test:a-old:late", true, 0,
 				     now - 31 * DAY, ID_A, &err) == 0);
 	test_assert(ph_dedup_purge(dd, false, &err) == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1052);
+	test_assert(ph_dedup_count(dd, &err) == 1053);
 	test_assert(ph_dedup_purge(dd, true, &err) == 1);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
 	ph_dedup_close(&dd);
 	/* A first purge needs no force. */
 	dd = ph_dedup_open(dir2, &opt, &err);
@@ -1198,6 +1346,7 @@ test_dedup(void)
 	test_dedup_race();
 	test_dedup_distinct();
 	test_dedup_crash();
+	test_dedup_records();
 	test_dedup_storm();
 	test_dedup_churn();
 	test_dedup_reboot();
