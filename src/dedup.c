@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -492,6 +493,51 @@ boot_mark(struct ph_dedup *dd, int lockfd, const char *boot_id)
 			    strerror(errno));
 }
 
+/*
+ * The region files (__db.001 ...) are mmapped. Where a page of one has no
+ * disk block behind it (a sparse file), the first write to that page needs
+ * a block, and on a full file system the kernel answers with SIGBUS, not
+ * an error: the process dies without a word. DB_REGION_INIT (see
+ * env_configure()) makes Berkeley DB write every byte of a region it
+ * creates; this allocates the blocks of regions that exist already (left
+ * sparse by an earlier payhook, or grown since). Called with the
+ * environment open, before any transaction. A file system that cannot
+ * fallocate (EOPNOTSUPP) is left to DB_REGION_INIT; ENOSPC is an error,
+ * so that the caller answers 503 instead of risking the fault.
+ */
+static int
+regions_allocate(struct ph_dedup *dd, struct ph_error *err)
+{
+	struct dirent *de;
+	struct stat st;
+	unsigned n;
+	char c;
+	DIR *dir;
+	int fd, r, rc = 0;
+
+	if ((dir = opendir(dd->dir)) == NULL)
+		return ph_error_set(err, "opendir(%s) failed: %s", dd->dir,
+				    strerror(errno));
+	while (rc == 0 && (de = readdir(dir)) != NULL) {
+		if (sscanf(de->d_name, "__db.%3u%c", &n, &c) != 1 ||
+		    strlen(de->d_name) != 8)
+			continue;
+		fd = openat(dirfd(dir), de->d_name,
+			    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;	/* removed by a recovery meanwhile */
+		r = fstat(fd, &st) != 0 ? errno :
+		    S_ISREG(st.st_mode) && st.st_size > 0 ?
+		    posix_fallocate(fd, 0, st.st_size) : 0;
+		(void)close(fd);
+		if (r != 0 && r != EOPNOTSUPP && r != EINVAL)
+			rc = ph_error_set(err, "allocating %s/%s failed: %s",
+					  dd->dir, de->d_name, strerror(r));
+	}
+	(void)closedir(dir);
+	return rc;
+}
+
 static int
 env_configure(struct ph_dedup *dd, DB_ENV *env, struct ph_error *err)
 {
@@ -522,6 +568,9 @@ env_configure(struct ph_dedup *dd, DB_ENV *env, struct ph_error *err)
 	 * DB_LOCK_NOTGRANTED rather than DB_LOCK_DEADLOCK. */
 	else if ((ret = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0)
 		what = "set_flags(DB_TIME_NOTGRANTED)";
+	/* Regions fully written when created: see regions_allocate(). */
+	else if ((ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0)
+		what = "set_flags(DB_REGION_INIT)";
 	else if ((ret = env->set_lg_max(env, LG_MAX)) != 0)
 		what = "set_lg_max";
 	else if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
@@ -629,6 +678,8 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 			rc = ret;
 		goto out;
 	}
+	if (regions_allocate(dd, err) != 0)
+		goto out;
 	if (fresh)
 		boot_mark(dd, lockfd, boot_id);
 	(void)close(lockfd);

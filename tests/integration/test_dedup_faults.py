@@ -1,0 +1,113 @@
+# test_dedup_faults.py - the dedup database under faults: a full state
+# disk, a process killed inside Berkeley DB, --dedup-count under load.
+#
+# Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+#
+# Each fault must turn into answers of 503 with Retry-After (never a
+# dropped connection, never a hang), and deliveries must be accepted again
+# once the fault is gone.
+
+import os
+import subprocess
+import threading
+import time
+
+from harness import (EXAMPLE, IS_ROOT, Failure, Skip, accepted_id, body_of,
+                     check, check_error, eq, fill_filesystem, ngn_payload,
+                     pid_alive)
+
+
+def _mount_tmpfs(ctx, path, size):
+    """A tmpfs of size at path, owned by the test user; unmounted at
+    cleanup."""
+    if not IS_ROOT:
+        raise Skip("mounting a small tmpfs needs root")
+    os.mkdir(path, 0o700)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        "size=%s,mode=0700,uid=%d,gid=%d"
+                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+
+    def unmount():
+        if subprocess.run(["umount", path]).returncode != 0:
+            subprocess.run(["umount", "-l", path])
+    ctx.cleanups.append(unmount)
+
+
+def _post_txn(lt, txn, timeout=30):
+    return lt.post(body_of(ngn_payload(txn=txn)), timeout=timeout)
+
+
+def test_dedup_state_disk_full(ctx):
+    """State on a full tmpfs: every delivery answers 503, none crashes the
+    worker (Berkeley DB's sparse, mmapped region files used to SIGBUS),
+    and once space is freed the same deliveries are accepted."""
+    cfg, spool, state = ctx.config()
+    _mount_tmpfs(ctx, state, "8m")
+    lt = ctx.lighttpd_fcgi(cfg)
+    pids = lt.children()
+    accepted_id(lt.post(body_of(EXAMPLE)), "before the disk fills")
+    filler = os.path.join(state, "filler")
+    fill_filesystem(filler)
+    eq(os.statvfs(state).f_bavail, 0, "free blocks on the filled tmpfs")
+    # Pages the database and its log already hold take a few more
+    # records; past them every delivery must answer 503.
+    n = 40
+    statuses = []
+    for i in range(n):
+        try:
+            r = _post_txn(lt, "full-%03d" % i)
+        except OSError as e:
+            raise Failure("delivery %d on a full state disk: connection "
+                          "dropped (%r) after %r; log: %s"
+                          % (i, e, statuses, lt.logs()[-2000:]))
+        statuses.append(r.status)
+        if r.status == 200:
+            accepted_id(r, "delivery %d on a full state disk" % i)
+        else:
+            check_error(r, 503, "delivery %d on a full state disk" % i)
+    ctx.log("answers on the full disk: %r" % statuses)
+    check("SIGBUS" not in lt.logs() and "signal 7" not in lt.logs(),
+          "a payhook process died of SIGBUS: %s" % lt.logs()[-2000:])
+    check(503 in statuses, "no 503 on the full disk: %r" % statuses)
+    os.unlink(filler)
+    for i in range(n):
+        r = _post_txn(lt, "full-%03d" % i)
+        if statuses[i] == 200:
+            eq(r.status, 200, "redelivery %d after freeing space" % i)
+            eq(r.json()["status"], "duplicate",
+               "redelivery %d after freeing space" % i)
+        else:
+            accepted_id(r, "delivery %d after freeing space" % i)
+    check(lt.children() != [], "a payhook process serves after the repair")
+    ctx.log("payhook processes before %r, after %r" % (pids, lt.children()))
+
+
+def test_dedup_state_disk_full_cgi(ctx):
+    """The same in CGI mode, where every delivery is a new process that
+    joins the environment on the full disk."""
+    cfg, spool, state = ctx.config()
+    _mount_tmpfs(ctx, state, "8m")
+    r = ctx.cgi_post(cfg, body_of(EXAMPLE))
+    eq(r.status, 200, "before the disk fills: %s" % r.stderr[-1000:])
+    filler = os.path.join(state, "filler")
+    fill_filesystem(filler)
+    eq(os.statvfs(state).f_bavail, 0, "free blocks on the filled tmpfs")
+    n = 30
+    statuses = []
+    for i in range(n):
+        r = ctx.cgi_post(cfg, body_of(ngn_payload(txn="full-%03d" % i)))
+        check(r.rc == 0 and r.status in (200, 503),
+              "CGI delivery %d on a full state disk: exit %d, status %r "
+              "after %r; stderr: %s" % (i, r.rc, r.status, statuses,
+                                        r.stderr[-1500:]))
+        statuses.append(r.status)
+    ctx.log("CGI answers on the full disk: %r" % statuses)
+    check(503 in statuses, "no 503 on the full disk: %r" % statuses)
+    os.unlink(filler)
+    for i in range(n):
+        r = ctx.cgi_post(cfg, body_of(ngn_payload(txn="full-%03d" % i)))
+        eq(r.status, 200, "CGI delivery %d after freeing space: %s"
+           % (i, r.stderr[-1000:]))
