@@ -1186,6 +1186,74 @@ ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
 	return run_txn(dd, release_txn, &rc, DB_TXN_WRITE_NOSYNC, err);
 }
 
+/*
+ * A walk over the whole database in batches of short transactions (purge,
+ * count), so that no transaction holds its locks for long and a conflict
+ * repeats one batch, not the walk. Each batch resumes after pos, the last
+ * key the previous batch saw; records written meanwhile behind pos are
+ * not seen, which is fine for both users.
+ */
+struct scan {
+	uint8_t *pos, *next;
+	size_t pos_len, next_len, pos_cap, next_cap;
+	bool at_end;		/* the last batch reached the end */
+};
+
+/* Position cur on the first record of this batch. */
+static int
+scan_first(struct scan *sc, DBC *cur, DBT *k, DBT *d, u_int32_t flags)
+{
+	int ret;
+
+	sc->next_len = 0;
+	sc->at_end = false;
+	dbt_set(d, NULL, 0);
+	if (sc->pos_len == 0) {
+		dbt_set(k, NULL, 0);
+		return cur->get(cur, k, d, DB_FIRST | flags);
+	}
+	dbt_set(k, sc->pos, sc->pos_len);
+	ret = cur->get(cur, k, d, DB_SET_RANGE | flags);
+	if (ret == 0 && k->size == sc->pos_len &&
+	    memcmp(k->data, sc->pos, sc->pos_len) == 0)
+		ret = cur->get(cur, k, d, DB_NEXT | flags);
+	return ret;
+}
+
+/* Remember k as the batch's last key seen. */
+static void
+scan_note(struct scan *sc, const DBT *k)
+{
+	if (k->size > sc->next_cap) {
+		sc->next = ph_xrealloc(sc->next, k->size);
+		sc->next_cap = k->size;
+	}
+	memcpy(sc->next, k->data, k->size);
+	sc->next_len = k->size;
+}
+
+/* After a committed batch: whether another one is needed. */
+static bool
+scan_advance(struct scan *sc)
+{
+	uint8_t *tmp = sc->pos;
+	size_t tmp_cap = sc->pos_cap;
+
+	sc->pos = sc->next;
+	sc->pos_cap = sc->next_cap;
+	sc->pos_len = sc->next_len;
+	sc->next = tmp;
+	sc->next_cap = tmp_cap;
+	return !sc->at_end && sc->pos_len > 0;
+}
+
+static void
+scan_free(struct scan *sc)
+{
+	free(sc->pos);
+	free(sc->next);
+}
+
 struct purge_ctx {
 	bool force;
 	bool skip;		/* purged less than an hour ago */
@@ -1194,10 +1262,7 @@ struct purge_ctx {
 	int64_t done_cutoff;	/* delete done records created before */
 	int64_t pending_cutoff;	/* pending ones of dead owners before */
 	int64_t live_cutoff;	/* and pending ones of live owners before */
-	/* Batches resume after pos, the last key the previous one saw. */
-	uint8_t *pos, *next;
-	size_t pos_len, next_len, pos_cap, next_cap;
-	bool at_end;
+	struct scan scan;
 	long batch_deleted;
 };
 
@@ -1257,31 +1322,14 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	int ret, t_ret;
 
 	pc->batch_deleted = 0;
-	pc->next_len = 0;
-	pc->at_end = false;
 	*what_r = "DB->cursor";
 	if ((ret = dd->db->cursor(dd->db, txn, &cur, 0)) != 0)
 		return ret;
-	dbt_set(&d, NULL, 0);
 	*what_r = "DBC->get";
-	if (pc->pos_len > 0) {
-		dbt_set(&k, pc->pos, pc->pos_len);
-		ret = cur->get(cur, &k, &d, DB_SET_RANGE | DB_RMW);
-		if (ret == 0 && k.size == pc->pos_len &&
-		    memcmp(k.data, pc->pos, pc->pos_len) == 0)
-			ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
-	} else {
-		dbt_set(&k, NULL, 0);
-		ret = cur->get(cur, &k, &d, DB_FIRST | DB_RMW);
-	}
+	ret = scan_first(&pc->scan, cur, &k, &d, DB_RMW);
 	while (ret == 0) {
 		scanned++;
-		if (k.size > pc->next_cap) {
-			pc->next = ph_xrealloc(pc->next, k.size);
-			pc->next_cap = k.size;
-		}
-		memcpy(pc->next, k.data, k.size);
-		pc->next_len = k.size;
+		scan_note(&pc->scan, &k);
 		if (purge_wanted(pc, &k, &d)) {
 			*what_r = "DBC->del";
 			if ((ret = cur->del(cur, 0)) != 0)
@@ -1294,7 +1342,7 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 		ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
 	}
 	if (ret == DB_NOTFOUND) {
-		pc->at_end = true;
+		pc->scan.at_end = true;
 		ret = 0;
 	}
 	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
@@ -1309,8 +1357,6 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 {
 	struct purge_ctx pc;
 	long total = 0;
-	uint8_t *tmp;
-	size_t tmp_cap;
 
 	if (handle_check(dd, err) != 0)
 		return -1;
@@ -1335,42 +1381,47 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 			break;
 		}
 		total += pc.batch_deleted;
-		tmp = pc.pos;
-		tmp_cap = pc.pos_cap;
-		pc.pos = pc.next;
-		pc.pos_cap = pc.next_cap;
-		pc.pos_len = pc.next_len;
-		pc.next = tmp;
-		pc.next_cap = tmp_cap;
-	} while (!pc.at_end && pc.pos_len > 0);
-	free(pc.pos);
-	free(pc.next);
+	} while (scan_advance(&pc.scan));
+	scan_free(&pc.scan);
 	if (total > 0)
 		checkpoint(dd);
 	return total;
 }
 
+struct count_ctx {
+	struct scan scan;
+	long batch;		/* records this batch counted */
+};
+
 static int
-count_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+count_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
+		const char **what_r)
 {
-	long *n = arg;
+	struct count_ctx *cc = arg;
+	unsigned scanned = 0;
 	DBC *cur;
 	DBT k, d;
 	int ret, t_ret;
 
-	*n = 0;
+	cc->batch = 0;
 	*what_r = "DB->cursor";
 	/* Read committed: do not hold a read lock on every page. */
 	if ((ret = dd->db->cursor(dd->db, txn, &cur, DB_READ_COMMITTED)) != 0)
 		return ret;
-	dbt_set(&k, NULL, 0);
-	dbt_set(&d, NULL, 0);
 	*what_r = "DBC->get";
-	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0)
+	ret = scan_first(&cc->scan, cur, &k, &d, 0);
+	while (ret == 0) {
+		scan_note(&cc->scan, &k);
 		if (!is_meta_key(&k))
-			(*n)++;
-	if (ret == DB_NOTFOUND)
+			cc->batch++;
+		if (++scanned >= PURGE_SCAN)
+			break;
+		ret = cur->get(cur, &k, &d, DB_NEXT);
+	}
+	if (ret == DB_NOTFOUND) {
+		cc->scan.at_end = true;
 		ret = 0;
+	}
 	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
 		*what_r = "DBC->close";
 		ret = t_ret;
@@ -1381,11 +1432,22 @@ count_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 long
 ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
 {
+	struct count_ctx cc;
 	long n = 0;
 
 	if (handle_check(dd, err) != 0)
 		return -1;
-	if (run_txn(dd, count_txn, &n, 0, err) != 0)
-		return -1;
+	memset(&cc, 0, sizeof(cc));
+	/* In batches, like the purge: one transaction over every record
+	 * conflicted with the workers' writes and started over until it
+	 * gave up, under load. */
+	do {
+		if (run_txn(dd, count_batch_txn, &cc, 0, err) != 0) {
+			n = -1;
+			break;
+		}
+		n += cc.batch;
+	} while (scan_advance(&cc.scan));
+	scan_free(&cc.scan);
 	return n;
 }

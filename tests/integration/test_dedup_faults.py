@@ -111,3 +111,54 @@ def test_dedup_state_disk_full_cgi(ctx):
         r = ctx.cgi_post(cfg, body_of(ngn_payload(txn="full-%03d" % i)))
         eq(r.status, 200, "CGI delivery %d after freeing space: %s"
            % (i, r.stderr[-1000:]))
+
+
+def test_dedup_count_under_load(ctx):
+    """payhook --dedup-count answers while workers commit deliveries."""
+    cfg, spool, _state = ctx.config()
+    lt = ctx.lighttpd_fcgi(cfg, procs=4)
+    stop = threading.Event()
+    results = []            # (thread, i, status)
+    errors = []
+
+    def load(t):
+        i = 0
+        while not stop.is_set() and i < 2000:
+            try:
+                r = _post_txn(lt, "load-%d-%04d" % (t, i), timeout=20)
+                results.append((t, i, r.status))
+            except OSError as e:
+                errors.append(repr(e))
+                return
+            i += 1
+
+    threads = [threading.Thread(target=load, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    counts = []
+    try:
+        time.sleep(0.5)
+        for _ in range(8):
+            t0 = time.time()
+            p = ctx.run_payhook(["--dedup-count", "--config", cfg],
+                                timeout=30)
+            took = time.time() - t0
+            out = p.stdout.decode().strip()
+            check(p.returncode == 0 and out.isdigit(),
+                  "--dedup-count under load: rc %d, stdout %r, stderr %r"
+                  % (p.returncode, out, p.stderr.decode()[-1000:]))
+            check(took < 10, "--dedup-count under load took %.1f s" % took)
+            counts.append((int(out), took))
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(60)
+    check(not errors, "connections failed under load: %r" % errors[:3])
+    statuses = sorted(set(s for _t, _i, s in results))
+    eq(statuses, [200], "statuses under load")
+    ctx.log("%d deliveries; --dedup-count (value, seconds): %s"
+            % (len(results), ", ".join("%d/%.2f" % c for c in counts)))
+    check(all(a[0] <= b[0] for a, b in zip(counts, counts[1:])),
+          "counts never decrease: %r" % counts)
+    eq(ctx.dedup_count(cfg), len(results), "dedup count after the load")
+    eq(len(spool.new()), len(results), "files in new/ after the load")

@@ -932,6 +932,94 @@ test_dedup_records(void)
 	free(dir);
 }
 
+/* Claim and commit new keys for ms milliseconds, spread over the key
+ * range of test_dedup_count_load()'s records (n of them). */
+static int
+load_child(const char *dir, unsigned c, unsigned n, unsigned ms)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = open_dd(dir, 0, &err);
+	uint64_t end = ph_now_monotonic_us() + (uint64_t)ms * 1000;
+	char key[64];
+
+	if (dd == NULL)
+		return 1;
+	for (unsigned i = 0; ph_now_monotonic_us() < end; i++) {
+		snprintf(key, sizeof(key), "test:count:%06u:%u:%u",
+			 (i * 7919u + c * 1000u) % n, c, i);
+		if (ph_dedup_claim(dd, key, NULL, &err) != PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, key, ID_A, &err) != 0) {
+			child_fail("load", &err);
+			return 2;
+		}
+	}
+	ph_dedup_close(&dd);
+	return 0;
+}
+
+static void
+test_dedup_count_load(void)
+{
+	enum { CHILDREN = 3, RECORDS = 20000, LOAD_MS = 6000 };
+	struct ph_error err = { "" };
+	char *dir = test_dir("count-load");
+	struct ph_dedup *dd;
+	pid_t pids[CHILDREN];
+	char key[64];
+	long n, last = 0;
+	uint64_t t0, worst = 0;
+	int ok = 0, counts = 0;
+
+	test_begin("dedup: counting while other processes commit");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	for (int i = 0; i < RECORDS; i++) {
+		snprintf(key, sizeof(key), "test:count:%06d", i);
+		ok |= ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
+				       &err);
+	}
+	test_assert(ok == 0);
+	t0 = ph_now_monotonic_us();
+	test_assert(ph_dedup_count(dd, &err) == RECORDS);
+	printf("# counting %d records without load took %llu ms\n", RECORDS,
+	       (unsigned long long)((ph_now_monotonic_us() - t0) / 1000));
+	for (int c = 0; c < CHILDREN; c++) {
+		pids[c] = fork();
+		if (pids[c] == 0)
+			_exit(load_child(dir, (unsigned)c, RECORDS, LOAD_MS));
+	}
+	sleep_ms(200);
+	t0 = ph_now_monotonic_us();
+	while (ph_now_monotonic_us() - t0 < (LOAD_MS - 700) * 1000ull) {
+		uint64_t t1 = ph_now_monotonic_us(), took;
+
+		n = ph_dedup_count(dd, &err);
+		took = ph_now_monotonic_us() - t1;
+		worst = took > worst ? took : worst;
+		if (n < 0)
+			printf("# count failed: %s\n", err.msg);
+		test_assert(n >= last && n >= RECORDS);
+		last = n;
+		counts++;
+	}
+	for (int c = 0; c < CHILDREN; c++)
+		test_assert_idx(reap(pids[c]) == 0, c);
+	printf("# %d counts under load, the slowest took %llu ms; "
+	       "%ld records\n", counts, (unsigned long long)(worst / 1000),
+	       ph_dedup_count(dd, &err));
+	/* One transaction over every record used to start over on each
+	 * conflict: one or two counts got through in this time. */
+	test_assert(counts >= 5);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
 /* Claim and commit keys as fast as possible, reporting each commit. */
 static void PH_NORETURN
 storm_child(const char *dir, unsigned round, int fd)
@@ -1347,6 +1435,7 @@ test_dedup(void)
 	test_dedup_distinct();
 	test_dedup_crash();
 	test_dedup_records();
+	test_dedup_count_load();
 	test_dedup_storm();
 	test_dedup_churn();
 	test_dedup_reboot();
