@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,19 @@
 /* How long recovery waits for the processes it panicked to notice. */
 #define REG_TIMEOUT_US		100000
 #define OPEN_ATTEMPTS		10	/* deadlocks in DB->open, recoveries */
+/* How long to wait for dedup.lock: an opener waits for transactions to
+ * end, a transaction for an open or recovery to end. */
+#define LOCK_FILE_WAIT_MS	5000
+#define LOCK_WAIT_TICK_MS	100
+#define LOCK_FILE_PAUSE_MAX_US	20000
+/*
+ * The watchdog's default bound on one stretch of Berkeley DB calls (a
+ * transaction, an open, a checkpoint, a close). Debian's libdb uses
+ * process-shared mutexes that are not robust: a process killed while
+ * holding one leaves every process that wants it asleep for ever, and the
+ * exclusive dedup.lock that recovery needs with them. See watch_arm().
+ */
+#define WATCHDOG_MS		10000
 #define CKP_MIN			5
 
 #define CLAIM_PAUSE_MIN_US	2000
@@ -364,6 +378,184 @@ bdb_msgcall(const DB_ENV *env, const char *msg)
 	ph_log_info("Berkeley DB (%s): %s", dd != NULL ? dd->dir : "?", msg);
 }
 
+/*
+ * The watchdog. A process that waits for a mutex held by a dead process
+ * waits for ever: the web server's request times out, the provider sees
+ * no answer, and the worker is lost, while its share of dedup.lock keeps
+ * every other process from opening the environment and recovering it.
+ * So every stretch of Berkeley DB calls runs under a one-shot timer
+ * (watchdog_ms, default WATCHDOG_MS). If it fires, or the stretch faults
+ * with SIGBUS (a region page without a disk block behind it), the signal
+ * handler siglongjmp()s out of Berkeley DB to watched(), which fails the
+ * operation; the process is wedged from then on: its environment handle
+ * may hold mutexes or be half-way through an update, so it never calls
+ * into Berkeley DB again (not even to close), answers 503 for the request
+ * in hand, and exits (responder.c). Its registration then looks dead, the
+ * next process to open the environment recovers it (DB_REGISTER), and the
+ * supervisor (the web server, payhook --listen) starts a fresh worker.
+ *
+ * The timer is a POSIX timer of its own on CLOCK_MONOTONIC, signalling
+ * WATCHDOG_SIGNAL, so that alarm() and SIGALRM stay free for others. The
+ * state is per process (a forked child starts without the timer), and the
+ * process is single-threaded.
+ */
+#define WATCHDOG_SIGNAL		SIGRTMIN
+
+static struct {
+	pid_t pid;			/* the process the timer belongs to */
+	timer_t timer;
+	sigjmp_buf jump;		/* set by watched() */
+	bool in_watched;		/* jump is valid */
+	volatile sig_atomic_t armed;	/* a stretch is running */
+	volatile sig_atomic_t fired;	/* the signal that ended it */
+	volatile sig_atomic_t lock_wait; /* ticks for flock_wait() */
+	sigset_t saved_mask;		/* restored by watch_disarm() */
+	bool wedged;			/* see above; never cleared */
+} wd;
+
+static void
+watch_signal(int sig)
+{
+	struct sigaction sa;
+
+	if (sig == WATCHDOG_SIGNAL && wd.lock_wait)
+		return;		/* flock_wait(): interrupt its flock() */
+	if (!wd.armed) {
+		if (sig == SIGBUS) {
+			/* Not ours: the default action, on return the
+			 * faulting access repeats and the kernel kills. */
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = SIG_DFL;
+			(void)sigaction(SIGBUS, &sa, NULL);
+		}
+		return;
+	}
+	wd.armed = 0;
+	wd.fired = sig;
+	siglongjmp(wd.jump, 1);
+}
+
+/* Install the handlers and create the timer, once per process. */
+static int
+watch_init(struct ph_error *err)
+{
+	struct sigevent sev;
+	struct sigaction sa;
+
+	if (wd.pid == getpid())
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watch_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(WATCHDOG_SIGNAL, &sa, NULL) != 0 ||
+	    sigaction(SIGBUS, &sa, NULL) != 0)
+		return ph_error_set(err, "sigaction failed: %s",
+				    strerror(errno));
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = WATCHDOG_SIGNAL;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &wd.timer) != 0)
+		return ph_error_set(err, "timer_create failed: %s",
+				    strerror(errno));
+	wd.pid = getpid();
+	return 0;
+}
+
+/* Start a stretch of Berkeley DB calls. Returns whether it armed the
+ * timer (false inside another stretch, whose bound then holds). The two
+ * signals are unblocked for the stretch: a caller that blocked them must
+ * not turn the watchdog off. */
+static bool
+watch_arm(const struct ph_dedup *dd)
+{
+	struct itimerspec its;
+	sigset_t set;
+
+	if (wd.armed || !wd.in_watched || wd.pid != getpid())
+		return false;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(dd->opt.watchdog_ms / 1000);
+	its.it_value.tv_nsec = (long)(dd->opt.watchdog_ms % 1000) * 1000000;
+	sigemptyset(&set);
+	sigaddset(&set, WATCHDOG_SIGNAL);
+	sigaddset(&set, SIGBUS);
+	(void)sigprocmask(SIG_UNBLOCK, &set, &wd.saved_mask);
+	wd.armed = 1;
+	if (timer_settime(wd.timer, 0, &its, NULL) != 0) {
+		ph_log_warn("timer_settime failed: %s", strerror(errno));
+		wd.armed = 0;
+		(void)sigprocmask(SIG_SETMASK, &wd.saved_mask, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void
+watch_disarm(bool armed)
+{
+	struct itimerspec its;
+
+	if (!armed)
+		return;
+	wd.armed = 0;
+	memset(&its, 0, sizeof(its));
+	(void)timer_settime(wd.timer, 0, &its, NULL);
+	(void)sigprocmask(SIG_SETMASK, &wd.saved_mask, NULL);
+}
+
+typedef int (*watched_fn)(struct ph_dedup *dd, void *arg,
+			  struct ph_error *err);
+
+/*
+ * Run fn(dd, arg, err), whose stretches of Berkeley DB calls are bounded
+ * by watch_arm(). Returns what fn returned, or -1 with err set when the
+ * process is wedged, now or before. Not reentrant: public functions use
+ * it, and they do not call each other.
+ */
+static int
+watched(struct ph_dedup *dd, watched_fn fn, void *arg, struct ph_error *err)
+{
+	int ret;
+
+	if (wd.wedged)
+		return ph_error_set(err, "the database is not used in this "
+				    "process any more: an earlier call "
+				    "overran or faulted");
+	if (watch_init(err) != 0)
+		return -1;
+	if (sigsetjmp(wd.jump, 1) != 0) {
+		struct itimerspec its;
+
+		memset(&its, 0, sizeof(its));
+		(void)timer_settime(wd.timer, 0, &its, NULL);
+		wd.in_watched = false;
+		wd.wedged = true;
+		if (wd.fired == SIGBUS)
+			ph_error_set(err, "a Berkeley DB call in %s faulted "
+				     "(SIGBUS: a region file could not get "
+				     "a disk block; is the file system "
+				     "full?)", dd->dir);
+		else
+			ph_error_set(err, "a Berkeley DB call in %s overran "
+				     "%u ms (a mutex held by a dead process, "
+				     "or a stalled disk)", dd->dir,
+				     dd->opt.watchdog_ms);
+		ph_log_error("%s: this process stops using the database "
+			     "and exits after its answer", err->msg);
+		return -1;
+	}
+	wd.in_watched = true;
+	ret = fn(dd, arg, err);
+	wd.in_watched = false;
+	return ret;
+}
+
+bool
+ph_dedup_wedged(void)
+{
+	return wd.wedged;
+}
+
 static int
 dir_prepare(const char *dir, struct ph_error *err)
 {
@@ -435,6 +627,74 @@ open_lock_file(struct ph_dedup *dd, struct ph_error *err)
 	return fd;
 }
 
+/*
+ * flock(fd, op) waiting at most LOCK_FILE_WAIT_MS. flock(2) has no
+ * timeout, and a blocked call would wait for ever behind a process that
+ * is itself stuck. Polling with LOCK_NB would not do: an exclusive waiter
+ * would rarely find a moment when no transaction holds a share. So the
+ * call blocks, and the watchdog's timer interrupts it every
+ * LOCK_WAIT_TICK_MS (watch_signal() only returns in this mode, and the
+ * handler has no SA_RESTART) to look at the clock. Without the timer (no
+ * watched() call running) it polls. Returns 0 or an errno value
+ * (EWOULDBLOCK when the time ran out).
+ */
+static int
+flock_wait(int fd, int op)
+{
+	uint64_t deadline = ph_now_monotonic_us() +
+			    LOCK_FILE_WAIT_MS * 1000ull;
+	uint64_t pause = 1000, now;
+	struct itimerspec its;
+	sigset_t set, saved;
+	bool ticking;
+	int r;
+
+	if (flock(fd, op | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK && errno != EINTR)
+		return errno;
+	sigemptyset(&saved);
+	ticking = wd.in_watched && !wd.armed && wd.pid == getpid();
+	if (ticking) {
+		memset(&its, 0, sizeof(its));
+		its.it_value.tv_nsec = LOCK_WAIT_TICK_MS * 1000000L;
+		its.it_interval = its.it_value;
+		sigemptyset(&set);
+		sigaddset(&set, WATCHDOG_SIGNAL);
+		(void)sigprocmask(SIG_UNBLOCK, &set, &saved);
+		wd.lock_wait = 1;
+		ticking = timer_settime(wd.timer, 0, &its, NULL) == 0;
+	}
+	for (;;) {
+		if (ticking)
+			r = flock(fd, op) == 0 ? 0 : errno;
+		else
+			r = flock(fd, op | LOCK_NB) == 0 ? 0 : errno;
+		if (r != 0 && r != EINTR && r != EWOULDBLOCK)
+			break;
+		if (r == 0)
+			break;
+		now = ph_now_monotonic_us();
+		if (now >= deadline) {
+			r = EWOULDBLOCK;
+			break;
+		}
+		if (!ticking) {
+			sleep_us(pause < deadline - now ? pause :
+				 deadline - now);
+			pause = pause * 2 < LOCK_FILE_PAUSE_MAX_US ?
+				pause * 2 : LOCK_FILE_PAUSE_MAX_US;
+		}
+	}
+	if (wd.lock_wait) {
+		memset(&its, 0, sizeof(its));
+		(void)timer_settime(wd.timer, 0, &its, NULL);
+		wd.lock_wait = 0;
+		(void)sigprocmask(SIG_SETMASK, &saved, NULL);
+	}
+	return r;
+}
+
 static int
 lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
 {
@@ -442,11 +702,14 @@ lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
 
 	if ((fd = open_lock_file(dd, err)) < 0)
 		return -1;
-	while ((r = flock(fd, op)) != 0 && errno == EINTR)
-		;
-	if (r != 0) {
-		ph_error_set(err, "flock(%s/%s) failed: %s", dd->dir,
-			     LOCK_FILE, strerror(errno));
+	if ((r = flock_wait(fd, op)) != 0) {
+		if (r == EWOULDBLOCK)
+			ph_error_set(err, "%s/%s still locked by another "
+				     "process after %u ms", dd->dir, LOCK_FILE,
+				     LOCK_FILE_WAIT_MS);
+		else
+			ph_error_set(err, "flock(%s/%s) failed: %s", dd->dir,
+				     LOCK_FILE, strerror(r));
 		(void)close(fd);
 		fd = -1;
 	}
@@ -624,17 +887,22 @@ static void
 env_close(struct ph_dedup *dd)
 {
 	struct ph_error err;
+	bool armed;
 	int lockfd;
 
 	/* Durability comes from the log; dirty pages stay in the shared
 	 * cache for the next checkpoint, so closing need not sync. */
-	if (dd->db != NULL)
+	if (dd->db != NULL) {
+		armed = watch_arm(dd);
 		(void)dd->db->close(dd->db, DB_NOSYNC);
+		watch_disarm(armed);
+	}
 	dd->db = NULL;
 	if (dd->env == NULL)
 		return;
 	/* Without the lock the close is still right, only racier. */
 	lockfd = lock_file_take(dd, LOCK_SH, &err);
+	armed = watch_arm(dd);
 	/* XXX A panicked environment cannot be freed: DB_ENV->close only
 	 * closes its files and returns DB_RUNRECOVERY, leaving ~10 KiB and
 	 * the old region mappings behind. Panics are rare (a process died
@@ -643,6 +911,7 @@ env_close(struct ph_dedup *dd)
 	if (dd->env->close(dd->env, 0) == DB_RUNRECOVERY &&
 	    n_retired < PH_N_ELEMENTS(retired))
 		retired[n_retired++] = dd->env;
+	watch_disarm(armed);
 	dd->env = NULL;
 	if (lockfd >= 0)
 		(void)close(lockfd);
@@ -657,11 +926,12 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	DB_ENV *env = NULL;
 	DB *db = NULL;
 	u_int32_t lg_max;
-	bool fresh;
+	bool fresh, armed;
 	int ret, rc = -1, lockfd;
 
 	if ((lockfd = lock_file_take(dd, LOCK_EX, err)) < 0)
 		return -1;
+	armed = watch_arm(dd);
 	if (boot_check(dd, lockfd, boot_id, &fresh, err) != 0)
 		goto out;
 	if ((ret = db_env_create(&env, 0)) != 0) {
@@ -703,6 +973,7 @@ out:
 		(void)close(lockfd);	/* releases the flock */
 	if (env != NULL)
 		(void)env->close(env, 0);
+	watch_disarm(armed);
 	return rc;
 }
 
@@ -726,20 +997,30 @@ env_open(struct ph_dedup *dd, struct ph_error *err)
 }
 
 /* Take (LOCK_SH) or drop (LOCK_UN) this handle's share of dedup.lock.
- * A failure only widens the race the lock closes, so it is logged, not
- * fatal. */
-static void
-op_lock(struct ph_dedup *dd, int op)
+ * Returns 0, or -1 with err set when the share could not be had within
+ * LOCK_FILE_WAIT_MS (an open or recovery holds the lock that long: the
+ * caller answers 503). Other failures only widen the race the lock
+ * closes, so they are logged, not fatal. */
+static int
+op_lock(struct ph_dedup *dd, int op, struct ph_error *err)
 {
 	int r;
 
 	if (dd->opfd < 0)
-		return;
-	while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
-		;
+		return 0;
+	if (op == LOCK_UN) {
+		while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
+			;
+		r = r != 0 ? errno : 0;
+	} else if ((r = flock_wait(dd->opfd, op)) == EWOULDBLOCK) {
+		return ph_error_set(err, "%s/%s held exclusively by another "
+				    "process for %u ms", dd->dir, LOCK_FILE,
+				    LOCK_FILE_WAIT_MS);
+	}
 	if (r != 0)
 		ph_log_warn("flock(%s/%s) failed: %s", dd->dir, LOCK_FILE,
-			    strerror(errno));
+			    strerror(r));
+	return 0;
 }
 
 static void
@@ -747,11 +1028,19 @@ checkpoint(struct ph_dedup *dd)
 {
 	int ret;
 
+	struct ph_error err;
+	bool armed;
+
 	if (dd->env == NULL)
 		return;
-	op_lock(dd, LOCK_SH);
+	if (op_lock(dd, LOCK_SH, &err) != 0) {
+		ph_log_warn("checkpoint skipped: %s", err.msg);
+		return;
+	}
+	armed = watch_arm(dd);
 	ret = dd->env->txn_checkpoint(dd->env, dd->ckp_kbyte, CKP_MIN, 0);
-	op_lock(dd, LOCK_UN);
+	watch_disarm(armed);
+	op_lock(dd, LOCK_UN, &err);
 	if (ret != 0)
 		ph_log_warn("DB_ENV->txn_checkpoint(%s) failed: %s", dd->dir,
 			    db_strerror(ret));
@@ -770,7 +1059,7 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	struct ph_error *err)
 {
 	uint64_t first = 0, last_check = 0, now;
-	bool reopened = false;
+	bool reopened = false, armed;
 	unsigned attempt = 0;
 	const char *what;
 	DB_TXN *txn;
@@ -784,7 +1073,9 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	}
 	for (;;) {
 		what = "DB_ENV->txn_begin";
-		op_lock(dd, LOCK_SH);
+		if (op_lock(dd, LOCK_SH, err) != 0)
+			return -1;
+		armed = watch_arm(dd);
 		ret = dd->env->txn_begin(dd->env, NULL, &txn, DB_TXN_NOWAIT);
 		if (ret == 0) {
 			ret = fn(dd, txn, arg, &what);
@@ -794,9 +1085,10 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			} else
 				(void)txn->abort(txn);
 		}
+		watch_disarm(armed);
 		/* Unlocked from here: failchk and a reopen (which takes the
 		 * lock exclusive) must not wait on our own share. */
-		op_lock(dd, LOCK_UN);
+		(void)op_lock(dd, LOCK_UN, err);
 		if (ret == 0)
 			return 0;
 		if (retryable(ret)) {
@@ -813,7 +1105,9 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			if (now - last_check >= FAILCHK_US) {
 				last_check = now;
 				what = "DB_ENV->failchk";
+				armed = watch_arm(dd);
 				ret = dd->env->failchk(dd->env, 0);
+				watch_disarm(armed);
 			}
 			if (ret == 0) {
 				backoff(attempt++);
@@ -865,6 +1159,22 @@ is_meta_key(const DBT *k)
 	       memcmp(k->data, META_KEY, META_KEY_LEN) == 0;
 }
 
+static int
+open_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	(void)arg;
+	return env_open(dd, err);
+}
+
+static int
+close_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	(void)arg;
+	(void)err;
+	env_close(dd);
+	return 0;
+}
+
 struct ph_dedup *
 ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	      struct ph_error *err)
@@ -881,6 +1191,8 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		dd->opt.claim_timeout_s = DEFAULT_TIMEOUT_S;
 	if (dd->opt.retention_days == 0)
 		dd->opt.retention_days = DEFAULT_RETENTION_D;
+	if (dd->opt.watchdog_ms == 0)
+		dd->opt.watchdog_ms = WATCHDOG_MS;
 	dd->pid = getpid();
 	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
@@ -889,7 +1201,7 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		ph_dedup_close(&dd);
 		return NULL;
 	}
-	if (env_open(dd, err) != 0) {
+	if (watched(dd, open_body, NULL, err) != 0) {
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -907,13 +1219,15 @@ void
 ph_dedup_close(struct ph_dedup **ddp)
 {
 	struct ph_dedup *dd = *ddp;
+	struct ph_error err;
 
 	if (dd == NULL)
 		return;
 	/* In a forked child the environment is the parent's registration:
-	 * closing it here would unregister the parent. */
-	if (getpid() == dd->pid)
-		env_close(dd);
+	 * closing it here would unregister the parent. A wedged process
+	 * (see watched()) leaves it to the exit. */
+	if (getpid() == dd->pid && !wd.wedged)
+		(void)watched(dd, close_body, NULL, &err);
 	if (dd->opfd >= 0)
 		(void)close(dd->opfd);
 	free(dd->dir);
@@ -1020,15 +1334,19 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return put_own(dd, txn, &k, REC_PENDING, c->now, what_r);
 }
 
-enum ph_claim
-ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
-	       struct ph_error *err)
+struct claim_call {
+	const char *key;
+	char *id_r;
+};
+
+static int
+claim_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = ((struct claim_call *)arg)->key;
+	char *id_r = ((struct claim_call *)arg)->id_r;
 	struct claim_ctx c;
 	uint64_t deadline, now, pause = CLAIM_PAUSE_MIN_US;
 
-	if (id_r != NULL)
-		id_r[0] = '\0';
 	memset(&c, 0, sizeof(c));
 	if (handle_check(dd, err) != 0 || key_check(key, &c.key_len, err) != 0)
 		return PH_CLAIM_ERROR;
@@ -1065,6 +1383,19 @@ ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
 	}
 }
 
+enum ph_claim
+ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
+	       struct ph_error *err)
+{
+	struct claim_call cc = { key, id_r };
+
+	if (id_r != NULL)
+		id_r[0] = '\0';
+	/* claim_body() returns an enum ph_claim; PH_CLAIM_ERROR is -1,
+	 * which is also what watched() returns for a wedged process. */
+	return (enum ph_claim)watched(dd, claim_body, &cc, err);
+}
+
 struct write_ctx {
 	const char *key;
 	size_t key_len;
@@ -1098,10 +1429,15 @@ commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return dd->db->put(dd->db, txn, &k, &d, 0);
 }
 
-int
-ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
-		struct ph_error *err)
+struct commit_call {
+	const char *key, *id;
+};
+
+static int
+commit_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = ((struct commit_call *)arg)->key;
+	const char *id = ((struct commit_call *)arg)->id;
 	struct write_ctx w;
 	size_t id_len = strlen(id);
 
@@ -1126,9 +1462,26 @@ ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 }
 
 int
-ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
-		 int64_t created, const char *id, struct ph_error *err)
+ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
+		struct ph_error *err)
 {
+	struct commit_call cc = { key, id };
+
+	return watched(dd, commit_body, &cc, err);
+}
+
+struct put_raw_call {
+	const char *key, *id;
+	bool done;
+	long pid;
+	int64_t created;
+};
+
+static int
+put_raw_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	const struct put_raw_call *pr = arg;
+	const char *key = pr->key, *id = pr->id;
 	struct write_ctx w;
 	size_t id_len = strlen(id);
 
@@ -1138,12 +1491,21 @@ ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
 	if (id_len >= ID_SIZE)
 		return ph_error_set(err, "event id too long");
 	w.key = key;
-	w.rec.state = done ? REC_DONE : REC_PENDING;
-	w.rec.pid = (uint32_t)pid;
-	w.rec.start = done ? 0 : proc_start_time((pid_t)pid);
-	w.rec.created = created;
+	w.rec.state = pr->done ? REC_DONE : REC_PENDING;
+	w.rec.pid = (uint32_t)pr->pid;
+	w.rec.start = pr->done ? 0 : proc_start_time((pid_t)pr->pid);
+	w.rec.created = pr->created;
 	memcpy(w.rec.id, id, id_len);
 	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
+}
+
+int
+ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
+		 int64_t created, const char *id, struct ph_error *err)
+{
+	struct put_raw_call pr = { key, id, done, pid, created };
+
+	return watched(dd, put_raw_body, &pr, err);
 }
 
 struct release_ctx {
@@ -1175,15 +1537,22 @@ release_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return dd->db->del(dd->db, txn, &k, 0);
 }
 
-int
-ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
+static int
+release_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = arg;
 	struct release_ctx rc;
 
 	if (handle_check(dd, err) != 0 || key_check(key, &rc.key_len, err) != 0)
 		return -1;
 	rc.key = key;
 	return run_txn(dd, release_txn, &rc, DB_TXN_WRITE_NOSYNC, err);
+}
+
+int
+ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
+{
+	return watched(dd, release_body, (void *)key, err);
 }
 
 /*
@@ -1352,9 +1721,16 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	return ret;
 }
 
-long
-ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
+struct purge_call {
+	bool force;
+	long total;
+};
+
+static int
+purge_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	struct purge_call *call = arg;
+	bool force = call->force;
 	struct purge_ctx pc;
 	long total = 0;
 
@@ -1385,7 +1761,16 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	scan_free(&pc.scan);
 	if (total > 0)
 		checkpoint(dd);
-	return total;
+	call->total = total;
+	return total < 0 ? -1 : 0;
+}
+
+long
+ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
+{
+	struct purge_call call = { force, 0 };
+
+	return watched(dd, purge_body, &call, err) != 0 ? -1 : call.total;
 }
 
 struct count_ctx {
@@ -1429,9 +1814,10 @@ count_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	return ret;
 }
 
-long
-ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
+static int
+count_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	long *n_r = arg;
 	struct count_ctx cc;
 	long n = 0;
 
@@ -1449,5 +1835,14 @@ ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
 		n += cc.batch;
 	} while (scan_advance(&cc.scan));
 	scan_free(&cc.scan);
-	return n;
+	*n_r = n;
+	return n < 0 ? -1 : 0;
+}
+
+long
+ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
+{
+	long n = 0;
+
+	return watched(dd, count_body, &n, err) != 0 ? -1 : n;
 }

@@ -51,6 +51,9 @@ struct ph_dedup_options {
 	 * record is taken over (and purged) only at 10x this age; a dead
 	 * owner's is taken over at once and purged past 1x. */
 	unsigned claim_timeout_s;
+	/* Bound on one stretch of Berkeley DB calls (a transaction, an
+	 * open, a close); 0 means 10 s. See ph_dedup_wedged(). */
+	unsigned watchdog_ms;
 };
 
 /* Open (creating if needed, mode 0600 files in a 0700 directory) the
@@ -89,7 +92,22 @@ int ph_dedup_release(struct ph_dedup *dd, const char *key,
 long ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	PH_NONNULL(1);
 
-/* Number of records (for tests and --stats). Returns -1 on error. */
+/*
+ * Whether this process must stop: a stretch of Berkeley DB calls overran
+ * its watchdog_ms (a mutex left held by a process that died inside the
+ * environment, a stalled disk) or faulted with SIGBUS, and was abandoned
+ * by a siglongjmp() out of it. Every dedup function then fails at once
+ * without touching the environment (ph_dedup_close() only frees memory);
+ * the caller answers 503 and exits, and the next process to open the
+ * environment recovers it. Waits for dedup.lock are bounded too (5 s),
+ * failing the call without wedging. Installs handlers for SIGRTMIN (a
+ * POSIX timer of its own) and SIGBUS at the first dedup call.
+ */
+bool ph_dedup_wedged(void);
+
+/* Number of records (for tests and --dedup-count), counted in batches of
+ * short transactions: not a snapshot while others write. Returns -1 on
+ * error. */
 long ph_dedup_count(struct ph_dedup *dd, struct ph_error *err) PH_NONNULL(1);
 
 /* For tests only: store a record under key as if claimed by process pid

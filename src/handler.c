@@ -88,8 +88,9 @@ ph_context_maintain(struct ph_context *ctx)
 	struct ph_error err;
 	long n;
 
-	if (ctx->dedup == NULL || (ctx->last_maintain_us != 0 &&
-	    now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
+	if (ctx->dedup == NULL || ph_dedup_wedged() ||
+	    (ctx->last_maintain_us != 0 &&
+	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
 		return;
 	ctx->last_maintain_us = now;
 	n = ph_dedup_purge(ctx->dedup, false, &err);

@@ -107,6 +107,16 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		ph_request_clear(&req);
 		FCGX_Finish_r(&r);
 		served++;
+		/* A database call overran or faulted (dedup.h): the answer
+		 * was a 503; the environment must not be touched again, and
+		 * the supervisor starts a fresh worker. */
+		if (ph_dedup_wedged()) {
+			ph_log_error("exiting after %lu requests: the dedup "
+				     "database is unusable in this process",
+				     served);
+			ret = -1;
+			break;
+		}
 		ph_context_maintain(ctx);
 	}
 	FCGX_Free(&r, 1);

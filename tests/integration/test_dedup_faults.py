@@ -12,9 +12,9 @@ import subprocess
 import threading
 import time
 
-from harness import (EXAMPLE, IS_ROOT, Failure, Skip, accepted_id, body_of,
-                     check, check_error, eq, fill_filesystem, ngn_payload,
-                     pid_alive)
+from harness import (EXAMPLE, IS_ROOT, Failure, Skip, accepted_id,
+                     as_test_user, body_of, check, check_error, eq,
+                     fill_filesystem, ngn_payload, pid_alive)
 
 
 def _mount_tmpfs(ctx, path, size):
@@ -162,3 +162,73 @@ def test_dedup_count_under_load(ctx):
           "counts never decrease: %r" % counts)
     eq(ctx.dedup_count(cfg), len(results), "dedup count after the load")
     eq(len(spool.new()), len(results), "files in new/ after the load")
+
+
+def _die_in_log_flush(ctx, state):
+    """Run the unit test binary's fault helper: it joins the environment,
+    adds records and is SIGKILLed inside a log flush, leaving the flush
+    mutex held for ever (Debian's libdb mutexes are not robust)."""
+    unit = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(ctx.payhook))), "tests", "unit", "unit")
+    if not os.access(unit, os.X_OK):
+        raise Skip("no unit test binary next to %s (build tests/unit/unit)"
+                   % ctx.payhook)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if os.environ.get(k):
+            env[k] = os.environ[k]
+    p = subprocess.run(as_test_user([unit, "--die-in-log-flush", state]),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=120)
+    eq(p.returncode, -9, "the fault helper's end (stderr %r)"
+       % p.stderr.decode()[-1000:])
+
+
+def test_dedup_wedged_worker(ctx):
+    """A process dies inside Berkeley DB holding a mutex; the FastCGI
+    worker that next needs it answers 503 within the watchdog's 10 s
+    instead of hanging, exits, and its replacement recovers the
+    environment and accepts the delivery."""
+    cfg, spool, state = ctx.config()
+    lt = ctx.lighttpd_fcgi(cfg)
+    first = accepted_id(lt.post(body_of(EXAMPLE)), "before the fault")
+    worker = lt.children()
+    eq(len(worker), 1, "payhook processes")
+    _die_in_log_flush(ctx, state)
+    body = body_of(ngn_payload(txn="wedge-1"))
+    t0 = time.time()
+    try:
+        r = lt.post(body, timeout=40)
+    except OSError as e:
+        raise Failure("no answer in 40 s after a process died inside "
+                      "Berkeley DB (%r): the worker hangs; log: %s"
+                      % (e, lt.logs()[-1500:]))
+    took = time.time() - t0
+    check_error(r, 503, "delivery behind the dead mutex")
+    ctx.log("503 after %.1f s" % took)
+    check(9 <= took < 20, "the 503 came after %.1f s, not ~10 s" % took)
+    deadline = time.time() + 10
+    while pid_alive(worker[0]) and time.time() < deadline:
+        time.sleep(0.1)
+    check(not pid_alive(worker[0]), "the wedged worker %d still runs"
+          % worker[0])
+    logs = lt.logs()
+    check("overran 10000 ms" in logs and "exiting after 2 requests" in logs,
+          "the worker's log lines: %s" % logs[-1500:])
+    # lighttpd starts a new worker; until it does, lighttpd itself may
+    # answer 503. The new worker recovers the environment (DB_REGISTER).
+    deadline = time.time() + 20
+    while True:
+        r = lt.post(body)
+        if r.status == 200 or time.time() >= deadline:
+            break
+        eq(r.status, 503, "answer while the worker is replaced")
+        time.sleep(0.5)
+    ulid = accepted_id(r, "the delivery after the worker was replaced")
+    check(lt.children() and lt.children() != worker,
+          "a new payhook process serves: %r" % lt.children())
+    r = lt.post(body_of(EXAMPLE))
+    eq(r.json(), {"status": "duplicate", "id": first},
+       "the first delivery is still recorded")
+    names = [ev["id"] for _n, _d, ev in spool.events() if ev]
+    check(ulid in names and first in names, "both events spooled")

@@ -932,6 +932,189 @@ test_dedup_records(void)
 	free(dir);
 }
 
+/* Berkeley DB's fsync, replaced in a child: the process dies inside the
+ * log flush, holding the log's flush mutex, as a worker SIGKILLed (or
+ * OOM-killed) at that moment would. The mutex is not robust, so whoever
+ * flushes the log next waits for it for ever. */
+static int
+fsync_and_die(int fd)
+{
+	(void)fd;
+	(void)kill(getpid(), SIGKILL);
+	return 0;
+}
+
+int
+test_dedup_die_in_log_flush(const char *dir)
+{
+	struct ph_dedup_options opt = { 0 };
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+	char key[64];
+
+	if (dd == NULL) {
+		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		return 1;
+	}
+	/* Records between the key below and the ones the tests deliver
+	 * ("ngn-gateway:..."), so that their leaf pages differ: see
+	 * test_dedup_wedged(). */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "m-fill:%04d", i);
+		if (ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
+				     &err) != 0) {
+			fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+			return 1;
+		}
+	}
+	if (ph_dedup_claim(dd, "a-killer", NULL, &err) != PH_CLAIM_OWNED) {
+		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		return 1;
+	}
+	db_env_set_func_fsync(fsync_and_die);
+	(void)ph_dedup_commit(dd, "a-killer", ID_B, &err);
+	fprintf(stderr, "die-in-log-flush: the commit did not flush: %s\n",
+		err.msg);
+	return 1;
+}
+
+/* Wait up to ms for child pid; on time out kill it and return -1. */
+static int
+reap_within(pid_t pid, unsigned ms)
+{
+	uint64_t end = ph_now_monotonic_us() + (uint64_t)ms * 1000;
+	int st;
+
+	while (ph_now_monotonic_us() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) :
+			       128 + WTERMSIG(st);
+		if (r < 0 && errno != EINTR)
+			return -1;
+		sleep_ms(20);
+	}
+	(void)kill(pid, SIGKILL);
+	(void)reap(pid);
+	return -1;
+}
+
+static void
+test_dedup_wedged(void)
+{
+	struct ph_dedup_options opt = { .watchdog_ms = 1000 };
+	char *dir = test_dir("wedged");
+	int ready[2], go[2], code;
+	pid_t killer, victim, after;
+
+	test_begin("dedup: a process stuck on a dead process's mutex gives up");
+	/* Enough records that the two keys below are on different leaf
+	 * pages: the victim must not meet the killer's page locks (a lock
+	 * conflict runs failchk, which notices the dead process), only the
+	 * mutex it died holding. */
+	after = fork();
+	if (after == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+		char key[64];
+		int ok = 0;
+
+		if (dd == NULL)
+			_exit(1);
+		for (int i = 0; i < 2000; i++) {
+			snprintf(key, sizeof(key), "test:m-fill:%04d", i);
+			ok |= ph_dedup_put_raw(dd, key, true, 0, time(NULL),
+					       ID_A, &err);
+		}
+		ph_dedup_close(&dd);
+		_exit(ok == 0 ? 0 : 2);
+	}
+	test_assert(reap_within(after, 60000) == 0);
+	test_assert(pipe(ready) == 0 && pipe(go) == 0);
+	victim = fork();
+	if (victim == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+		enum ph_claim r;
+		uint64_t t0;
+		int c;
+
+		close(ready[0]);
+		close(go[1]);
+		if (dd == NULL)
+			_exit(10);
+		write_byte(ready[1]);
+		(void)read_byte(go[0]);
+		t0 = ph_now_monotonic_us();
+		r = ph_dedup_claim(dd, "test:z-victim", NULL, &err);
+		if (r == PH_CLAIM_OWNED)
+			c = ph_dedup_commit(dd, "test:z-victim", ID_A, &err) < 0 ?
+			    0 : 11;
+		else
+			c = r == PH_CLAIM_ERROR ? 0 : 12;
+		t0 = ph_now_monotonic_us() - t0;
+		printf("# the stuck call gave up after %llu ms: %s\n",
+		       (unsigned long long)(t0 / 1000), err.msg);
+		if (c == 0 && (!ph_dedup_wedged() || t0 > 3000000))
+			c = 13;
+		/* Wedged: fails at once, never touches the environment. */
+		if (c == 0 && (ph_dedup_claim(dd, "test:x", NULL, &err) !=
+			       PH_CLAIM_ERROR ||
+			       strstr(err.msg, "not used in this process") ==
+			       NULL))
+			c = 14;
+		ph_dedup_close(&dd);
+		_exit(c);
+	}
+	close(go[0]);
+	close(ready[1]);
+	test_assert(read_byte(ready[0]));
+	killer = fork();
+	if (killer == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+
+		if (dd == NULL ||
+		    ph_dedup_claim(dd, "test:a-killer", NULL, &err) !=
+		    PH_CLAIM_OWNED)
+			_exit(1);
+		db_env_set_func_fsync(fsync_and_die);
+		(void)ph_dedup_commit(dd, "test:a-killer", ID_B, &err);
+		_exit(2);
+	}
+	test_assert(reap_within(killer, 20000) == 128 + SIGKILL);
+	close(go[1]);			/* the victim goes */
+	code = reap_within(victim, 20000);
+	if (code != 0)
+		printf("# the victim: %s\n", code < 0 ?
+		       "still stuck after 20 s, killed" : "failed");
+	test_assert(code == 0);
+	close(ready[0]);
+	/* Both are gone: the next process recovers and carries on. */
+	after = fork();
+	if (after == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+
+		if (dd == NULL) {
+			child_fail("open after", &err);
+			_exit(1);
+		}
+		if (ph_dedup_claim(dd, "test:z-victim", NULL, &err) !=
+		    PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, "test:z-victim", ID_A, &err) != 0) {
+			child_fail("claim after", &err);
+			_exit(2);
+		}
+		ph_dedup_close(&dd);
+		_exit(ph_dedup_wedged() ? 3 : 0);
+	}
+	test_assert(reap_within(after, 20000) == 0);
+	test_end();
+	free(dir);
+}
+
 /* Claim and commit new keys for ms milliseconds, spread over the key
  * range of test_dedup_count_load()'s records (n of them). */
 static int
@@ -1436,6 +1619,7 @@ test_dedup(void)
 	test_dedup_crash();
 	test_dedup_records();
 	test_dedup_count_load();
+	test_dedup_wedged();
 	test_dedup_storm();
 	test_dedup_churn();
 	test_dedup_reboot();
