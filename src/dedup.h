@@ -25,7 +25,9 @@
  * retention. The environment is registered (DB_REGISTER) so that recovery
  * runs automatically when a process died inside it, uses automatic deadlock
  * detection and lock timeouts, checkpoints, and removes log files it no
- * longer needs.
+ * longer needs. Its region files are allocated in full, so that a full
+ * file system fails a write with ENOSPC instead of a SIGBUS. Every wait is
+ * bounded: see ph_dedup_wedged() for what happens when one is not.
  */
 #ifndef PH_DEDUP_H
 #define PH_DEDUP_H

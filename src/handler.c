@@ -171,8 +171,8 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 
 /* Drop our pending claim after a failure, so the provider's retry is
  * delivered. If even that fails, the next claim of the key by this process
- * takes the record over, and other processes do once it is older than the
- * claim timeout. */
+ * takes the record over, and other processes do once this one has exited,
+ * or once the record is ten claim timeouts old (dedup.h). */
 static void
 release_claim(struct ph_context *ctx, const struct ph_event *ev)
 {
