@@ -149,6 +149,7 @@ struct ph_dedup {
 	struct ph_dedup_options opt;	/* defaults applied */
 	DB_ENV *env;			/* NULL after a failed reopen */
 	DB *db;
+	DB_ENV *opening;		/* env_open_once()'s, while it runs */
 	pid_t pid;			/* the opener: not fork-safe */
 	/* Random per handle: tells this handle's pending records from those
 	 * of an earlier process that had the same pid. */
@@ -941,6 +942,7 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	}
 	if (env_configure(dd, env, err) != 0)
 		goto out;
+	dd->opening = env;		/* for ph_dedup_close() if wedged */
 	if ((ret = env->open(env, dd->dir, ENV_FLAGS, 0600)) != 0) {
 		ph_error_set(err, "DB_ENV->open(%s) failed: %s", dd->dir,
 			     db_strerror(ret));
@@ -973,6 +975,7 @@ out:
 		(void)close(lockfd);	/* releases the flock */
 	if (env != NULL)
 		(void)env->close(env, 0);
+	dd->opening = NULL;
 	watch_disarm(armed);
 	return rc;
 }
@@ -1228,6 +1231,12 @@ ph_dedup_close(struct ph_dedup **ddp)
 	 * (see watched()) leaves it to the exit. */
 	if (getpid() == dd->pid && !wd.wedged)
 		(void)watched(dd, close_body, NULL, &err);
+	/* A wedged process must not touch its handles, not even to free
+	 * them: keep them reachable, like panicked ones, until the exit. */
+	if (dd->env != NULL && n_retired < PH_N_ELEMENTS(retired))
+		retired[n_retired++] = dd->env;
+	if (dd->opening != NULL && n_retired < PH_N_ELEMENTS(retired))
+		retired[n_retired++] = dd->opening;
 	if (dd->opfd >= 0)
 		(void)close(dd->opfd);
 	free(dd->dir);
