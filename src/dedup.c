@@ -7,10 +7,12 @@
  * and dedup.lock (see open_lock_file(), boot_check()). Every file is 0600,
  * the directory 0700.
  *
- * Each public operation is one or more short transactions run by
- * run_txn(), which retries lock conflicts and timeouts a bounded number of
- * times and, once per operation, reopens the environment when it has been
- * recovered or panicked under us (DB_RUNRECOVERY).
+ * Each public operation runs under watched() (the watchdog: every stretch
+ * of Berkeley DB calls is bounded in time) and is one or more short
+ * transactions run by run_txn(), which retries lock conflicts and
+ * timeouts a bounded number of times and, once per operation, reopens the
+ * environment when it has been recovered or panicked under us
+ * (DB_RUNRECOVERY).
  */
 #include "config.h"
 
@@ -93,7 +95,7 @@
  * transaction, an open, a checkpoint, a close). Debian's libdb uses
  * process-shared mutexes that are not robust: a process killed while
  * holding one leaves every process that wants it asleep for ever, and the
- * exclusive dedup.lock that recovery needs with them. See watch_arm().
+ * exclusive dedup.lock that recovery needs with them. See watched().
  */
 #define WATCHDOG_MS		10000
 #define CKP_MIN			5
