@@ -7,10 +7,12 @@
  * and dedup.lock (see open_lock_file(), boot_check()). Every file is 0600,
  * the directory 0700.
  *
- * Each public operation is one or more short transactions run by
- * run_txn(), which retries lock conflicts and timeouts a bounded number of
- * times and, once per operation, reopens the environment when it has been
- * recovered or panicked under us (DB_RUNRECOVERY).
+ * Each public operation runs under watched() (the watchdog: every stretch
+ * of Berkeley DB calls is bounded in time) and is one or more short
+ * transactions run by run_txn(), which retries lock conflicts and
+ * timeouts a bounded number of times and, once per operation, reopens the
+ * environment when it has been recovered or panicked under us
+ * (DB_RUNRECOVERY).
  */
 #include "config.h"
 
@@ -18,9 +20,11 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +85,19 @@
 /* How long recovery waits for the processes it panicked to notice. */
 #define REG_TIMEOUT_US		100000
 #define OPEN_ATTEMPTS		10	/* deadlocks in DB->open, recoveries */
+/* How long to wait for dedup.lock: an opener waits for transactions to
+ * end, a transaction for an open or recovery to end. */
+#define LOCK_FILE_WAIT_MS	5000
+#define LOCK_WAIT_TICK_MS	100
+#define LOCK_FILE_PAUSE_MAX_US	20000
+/*
+ * The watchdog's default bound on one stretch of Berkeley DB calls (a
+ * transaction, an open, a checkpoint, a close). Debian's libdb uses
+ * process-shared mutexes that are not robust: a process killed while
+ * holding one leaves every process that wants it asleep for ever, and the
+ * exclusive dedup.lock that recovery needs with them. See watched().
+ */
+#define WATCHDOG_MS		10000
 #define CKP_MIN			5
 
 #define CLAIM_PAUSE_MIN_US	2000
@@ -90,14 +107,28 @@
 #define PURGE_BATCH		100
 #define PURGE_SCAN		1000
 
-/* Not a Berkeley DB code (those are -30800 .. -30999). */
-#define PH_EBADREC		(-29999)
-
-/* Record value: a fixed 51-byte big-endian layout.
+/* Record value, big-endian. Version 1, 51 bytes:
  *   0 version, 1 state, 2-3 zero, 4-7 owner pid, 8-15 time (s since the
- *   epoch, signed), 16-23 owner token, 24-50 event id (NUL padded). */
-#define REC_VERSION		1
-#define REC_SIZE		51
+ *   epoch, signed), 16-23 owner token, 24-50 event id (NUL padded).
+ * Version 2, 59 bytes: version 1's fields, then 51-58 the owner's start
+ * time (/proc/PID/stat field 22, clock ticks since boot; 0 unknown).
+ * Pending records are written as version 2, done and meta records as
+ * version 1, which the owner's start time does not concern and which
+ * payhook 0.1.0 still reads during a rolling upgrade. Both decode. */
+#define REC_V1			1
+#define REC_V1_SIZE		51
+#define REC_V2			2
+#define REC_V2_SIZE		59
+#define REC_MAX_SIZE		REC_V2_SIZE
+
+/*
+ * A pending claim whose owner is alive (same pid and start time) is taken
+ * over only once it is LIVE_TAKEOVER_FACTOR times the claim timeout old
+ * (20 minutes with the default 120 s): a stalled fsync or a clock step
+ * must not let two processes spool one event, but a hung owner must not
+ * hold its key for ever either.
+ */
+#define LIVE_TAKEOVER_FACTOR	10
 
 enum rec_state {
 	REC_PENDING = 1,
@@ -110,6 +141,7 @@ struct rec {
 	uint32_t pid;
 	int64_t created;
 	uint64_t token;
+	uint64_t start;		/* owner's start time, 0 unknown */
 	char id[ID_SIZE];
 };
 
@@ -119,10 +151,12 @@ struct ph_dedup {
 	struct ph_dedup_options opt;	/* defaults applied */
 	DB_ENV *env;			/* NULL after a failed reopen */
 	DB *db;
+	DB_ENV *opening;		/* env_open_once()'s, while it runs */
 	pid_t pid;			/* the opener: not fork-safe */
 	/* Random per handle: tells this handle's pending records from those
 	 * of an earlier process that had the same pid. */
 	uint64_t token;
+	uint64_t start;			/* the opener's start time, 0 unknown */
 	u_int32_t ckp_kbyte;
 	/* dedup.lock, held shared for the length of each transaction and
 	 * checkpoint. An opener holds it exclusive while DB_REGISTER may
@@ -154,24 +188,37 @@ get_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
-static void
+/* Encode r into out (REC_MAX_SIZE bytes); returns the length used. */
+static size_t
 rec_encode(const struct rec *r, uint8_t *out)
 {
-	memset(out, 0, REC_SIZE);
-	out[0] = REC_VERSION;
+	bool v2 = r->state == REC_PENDING;
+
+	memset(out, 0, REC_MAX_SIZE);
+	out[0] = v2 ? REC_V2 : REC_V1;
 	out[1] = (uint8_t)r->state;
 	put_be(out + 4, r->pid, 4);
 	put_be(out + 8, (uint64_t)r->created, 8);
 	put_be(out + 16, r->token, 8);
 	memcpy(out + 24, r->id, ID_SIZE - 1);
+	if (!v2)
+		return REC_V1_SIZE;
+	put_be(out + 51, r->start, 8);
+	return REC_V2_SIZE;
 }
 
+/* Decode a record of any known version; false if it is none (corrupt, or
+ * written by a later version of payhook). */
 static bool
 rec_decode(const DBT *d, struct rec *r)
 {
 	const uint8_t *p = d->data;
 
-	if (d->size != REC_SIZE || p[0] != REC_VERSION)
+	if (d->size == REC_V1_SIZE && p[0] == REC_V1)
+		r->start = 0;
+	else if (d->size == REC_V2_SIZE && p[0] == REC_V2)
+		r->start = get_be(p + 51, 8);
+	else
 		return false;
 	if (p[1] != REC_PENDING && p[1] != REC_DONE && p[1] != REC_META)
 		return false;
@@ -197,7 +244,7 @@ static int
 put_own(struct ph_dedup *dd, DB_TXN *txn, DBT *k, enum rec_state state,
 	int64_t created, const char **what_r)
 {
-	uint8_t buf[REC_SIZE];
+	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
 	DBT d;
 
@@ -206,8 +253,8 @@ put_own(struct ph_dedup *dd, DB_TXN *txn, DBT *k, enum rec_state state,
 	r.pid = (uint32_t)dd->pid;
 	r.created = created;
 	r.token = dd->token;
-	rec_encode(&r, buf);
-	dbt_set(&d, buf, sizeof(buf));
+	r.start = dd->start;
+	dbt_set(&d, buf, rec_encode(&r, buf));
 	*what_r = "DB->put";
 	return dd->db->put(dd->db, txn, k, &d, 0);
 }
@@ -248,6 +295,55 @@ pid_alive(pid_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+/*
+ * Start time of process pid: field 22 of /proc/PID/stat, in clock ticks
+ * since boot. With the pid it names one process for the life of the
+ * system, where a pid alone may have been reused. Returns 0 when it
+ * cannot be read (no /proc, hidepid, the process is gone).
+ */
+static uint64_t
+proc_start_time(pid_t pid)
+{
+	char path[32], buf[1024];
+	unsigned long long v;
+	const char *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* Field 2, the command name, is in parentheses and may hold spaces
+	 * and parentheses itself: count from the last ')', which ends it. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; field < 22 && *p != '\0'; p++)
+		if (*p == ' ')
+			field++;
+	if (field != 22 || sscanf(p, "%llu", &v) != 1)
+		return 0;
+	return (uint64_t)v;
+}
+
+/* Whether the process that wrote r still runs: its pid exists and, when
+ * both are known, has the start time recorded (else the pid was reused). */
+static bool
+owner_alive(const struct rec *r)
+{
+	uint64_t start;
+
+	if (!pid_alive((pid_t)r->pid))
+		return false;
+	if (r->start == 0 || (start = proc_start_time((pid_t)r->pid)) == 0)
+		return true;
+	return start == r->start;
+}
+
 /* failchk: identify threads of control. The process is single-threaded. */
 static void
 bdb_thread_id(DB_ENV *env, pid_t *pid_r, db_threadid_t *tid_r)
@@ -283,6 +379,184 @@ bdb_msgcall(const DB_ENV *env, const char *msg)
 	const struct ph_dedup *dd = env->app_private;
 
 	ph_log_info("Berkeley DB (%s): %s", dd != NULL ? dd->dir : "?", msg);
+}
+
+/*
+ * The watchdog. A process that waits for a mutex held by a dead process
+ * waits for ever: the web server's request times out, the provider sees
+ * no answer, and the worker is lost, while its share of dedup.lock keeps
+ * every other process from opening the environment and recovering it.
+ * So every stretch of Berkeley DB calls runs under a one-shot timer
+ * (watchdog_ms, default WATCHDOG_MS). If it fires, or the stretch faults
+ * with SIGBUS (a region page without a disk block behind it), the signal
+ * handler siglongjmp()s out of Berkeley DB to watched(), which fails the
+ * operation; the process is wedged from then on: its environment handle
+ * may hold mutexes or be half-way through an update, so it never calls
+ * into Berkeley DB again (not even to close), answers 503 for the request
+ * in hand, and exits (responder.c). Its registration then looks dead, the
+ * next process to open the environment recovers it (DB_REGISTER), and the
+ * supervisor (the web server, payhook --listen) starts a fresh worker.
+ *
+ * The timer is a POSIX timer of its own on CLOCK_MONOTONIC, signalling
+ * WATCHDOG_SIGNAL, so that alarm() and SIGALRM stay free for others. The
+ * state is per process (a forked child starts without the timer), and the
+ * process is single-threaded.
+ */
+#define WATCHDOG_SIGNAL		SIGRTMIN
+
+static struct {
+	pid_t pid;			/* the process the timer belongs to */
+	timer_t timer;
+	sigjmp_buf jump;		/* set by watched() */
+	bool in_watched;		/* jump is valid */
+	volatile sig_atomic_t armed;	/* a stretch is running */
+	volatile sig_atomic_t fired;	/* the signal that ended it */
+	volatile sig_atomic_t lock_wait; /* ticks for flock_wait() */
+	sigset_t saved_mask;		/* restored by watch_disarm() */
+	bool wedged;			/* see above; never cleared */
+} wd;
+
+static void
+watch_signal(int sig)
+{
+	struct sigaction sa;
+
+	if (sig == WATCHDOG_SIGNAL && wd.lock_wait)
+		return;		/* flock_wait(): interrupt its flock() */
+	if (!wd.armed) {
+		if (sig == SIGBUS) {
+			/* Not ours: the default action, on return the
+			 * faulting access repeats and the kernel kills. */
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = SIG_DFL;
+			(void)sigaction(SIGBUS, &sa, NULL);
+		}
+		return;
+	}
+	wd.armed = 0;
+	wd.fired = sig;
+	siglongjmp(wd.jump, 1);
+}
+
+/* Install the handlers and create the timer, once per process. */
+static int
+watch_init(struct ph_error *err)
+{
+	struct sigevent sev;
+	struct sigaction sa;
+
+	if (wd.pid == getpid())
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watch_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(WATCHDOG_SIGNAL, &sa, NULL) != 0 ||
+	    sigaction(SIGBUS, &sa, NULL) != 0)
+		return ph_error_set(err, "sigaction failed: %s",
+				    strerror(errno));
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = WATCHDOG_SIGNAL;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &wd.timer) != 0)
+		return ph_error_set(err, "timer_create failed: %s",
+				    strerror(errno));
+	wd.pid = getpid();
+	return 0;
+}
+
+/* Start a stretch of Berkeley DB calls. Returns whether it armed the
+ * timer (false inside another stretch, whose bound then holds). The two
+ * signals are unblocked for the stretch: a caller that blocked them must
+ * not turn the watchdog off. */
+static bool
+watch_arm(const struct ph_dedup *dd)
+{
+	struct itimerspec its;
+	sigset_t set;
+
+	if (wd.armed || !wd.in_watched || wd.pid != getpid())
+		return false;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(dd->opt.watchdog_ms / 1000);
+	its.it_value.tv_nsec = (long)(dd->opt.watchdog_ms % 1000) * 1000000;
+	sigemptyset(&set);
+	sigaddset(&set, WATCHDOG_SIGNAL);
+	sigaddset(&set, SIGBUS);
+	(void)sigprocmask(SIG_UNBLOCK, &set, &wd.saved_mask);
+	wd.armed = 1;
+	if (timer_settime(wd.timer, 0, &its, NULL) != 0) {
+		ph_log_warn("timer_settime failed: %s", strerror(errno));
+		wd.armed = 0;
+		(void)sigprocmask(SIG_SETMASK, &wd.saved_mask, NULL);
+		return false;
+	}
+	return true;
+}
+
+static void
+watch_disarm(bool armed)
+{
+	struct itimerspec its;
+
+	if (!armed)
+		return;
+	wd.armed = 0;
+	memset(&its, 0, sizeof(its));
+	(void)timer_settime(wd.timer, 0, &its, NULL);
+	(void)sigprocmask(SIG_SETMASK, &wd.saved_mask, NULL);
+}
+
+typedef int (*watched_fn)(struct ph_dedup *dd, void *arg,
+			  struct ph_error *err);
+
+/*
+ * Run fn(dd, arg, err), whose stretches of Berkeley DB calls are bounded
+ * by watch_arm(). Returns what fn returned, or -1 with err set when the
+ * process is wedged, now or before. Not reentrant: public functions use
+ * it, and they do not call each other.
+ */
+static int
+watched(struct ph_dedup *dd, watched_fn fn, void *arg, struct ph_error *err)
+{
+	int ret;
+
+	if (wd.wedged)
+		return ph_error_set(err, "the database is not used in this "
+				    "process any more: an earlier call "
+				    "overran or faulted");
+	if (watch_init(err) != 0)
+		return -1;
+	if (sigsetjmp(wd.jump, 1) != 0) {
+		struct itimerspec its;
+
+		memset(&its, 0, sizeof(its));
+		(void)timer_settime(wd.timer, 0, &its, NULL);
+		wd.in_watched = false;
+		wd.wedged = true;
+		if (wd.fired == SIGBUS)
+			ph_error_set(err, "a Berkeley DB call in %s faulted "
+				     "(SIGBUS: a region file could not get "
+				     "a disk block; is the file system "
+				     "full?)", dd->dir);
+		else
+			ph_error_set(err, "a Berkeley DB call in %s overran "
+				     "%u ms (a mutex held by a dead process, "
+				     "or a stalled disk)", dd->dir,
+				     dd->opt.watchdog_ms);
+		ph_log_error("%s: this process stops using the database "
+			     "and exits after its answer", err->msg);
+		return -1;
+	}
+	wd.in_watched = true;
+	ret = fn(dd, arg, err);
+	wd.in_watched = false;
+	return ret;
+}
+
+bool
+ph_dedup_wedged(void)
+{
+	return wd.wedged;
 }
 
 static int
@@ -356,6 +630,74 @@ open_lock_file(struct ph_dedup *dd, struct ph_error *err)
 	return fd;
 }
 
+/*
+ * flock(fd, op) waiting at most LOCK_FILE_WAIT_MS. flock(2) has no
+ * timeout, and a blocked call would wait for ever behind a process that
+ * is itself stuck. Polling with LOCK_NB would not do: an exclusive waiter
+ * would rarely find a moment when no transaction holds a share. So the
+ * call blocks, and the watchdog's timer interrupts it every
+ * LOCK_WAIT_TICK_MS (watch_signal() only returns in this mode, and the
+ * handler has no SA_RESTART) to look at the clock. Without the timer (no
+ * watched() call running) it polls. Returns 0 or an errno value
+ * (EWOULDBLOCK when the time ran out).
+ */
+static int
+flock_wait(int fd, int op)
+{
+	uint64_t deadline = ph_now_monotonic_us() +
+			    LOCK_FILE_WAIT_MS * 1000ull;
+	uint64_t pause = 1000, now;
+	struct itimerspec its;
+	sigset_t set, saved;
+	bool ticking;
+	int r;
+
+	if (flock(fd, op | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK && errno != EINTR)
+		return errno;
+	sigemptyset(&saved);
+	ticking = wd.in_watched && !wd.armed && wd.pid == getpid();
+	if (ticking) {
+		memset(&its, 0, sizeof(its));
+		its.it_value.tv_nsec = LOCK_WAIT_TICK_MS * 1000000L;
+		its.it_interval = its.it_value;
+		sigemptyset(&set);
+		sigaddset(&set, WATCHDOG_SIGNAL);
+		(void)sigprocmask(SIG_UNBLOCK, &set, &saved);
+		wd.lock_wait = 1;
+		ticking = timer_settime(wd.timer, 0, &its, NULL) == 0;
+	}
+	for (;;) {
+		if (ticking)
+			r = flock(fd, op) == 0 ? 0 : errno;
+		else
+			r = flock(fd, op | LOCK_NB) == 0 ? 0 : errno;
+		if (r != 0 && r != EINTR && r != EWOULDBLOCK)
+			break;
+		if (r == 0)
+			break;
+		now = ph_now_monotonic_us();
+		if (now >= deadline) {
+			r = EWOULDBLOCK;
+			break;
+		}
+		if (!ticking) {
+			sleep_us(pause < deadline - now ? pause :
+				 deadline - now);
+			pause = pause * 2 < LOCK_FILE_PAUSE_MAX_US ?
+				pause * 2 : LOCK_FILE_PAUSE_MAX_US;
+		}
+	}
+	if (wd.lock_wait) {
+		memset(&its, 0, sizeof(its));
+		(void)timer_settime(wd.timer, 0, &its, NULL);
+		wd.lock_wait = 0;
+		(void)sigprocmask(SIG_SETMASK, &saved, NULL);
+	}
+	return r;
+}
+
 static int
 lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
 {
@@ -363,11 +705,14 @@ lock_file_take(struct ph_dedup *dd, int op, struct ph_error *err)
 
 	if ((fd = open_lock_file(dd, err)) < 0)
 		return -1;
-	while ((r = flock(fd, op)) != 0 && errno == EINTR)
-		;
-	if (r != 0) {
-		ph_error_set(err, "flock(%s/%s) failed: %s", dd->dir,
-			     LOCK_FILE, strerror(errno));
+	if ((r = flock_wait(fd, op)) != 0) {
+		if (r == EWOULDBLOCK)
+			ph_error_set(err, "%s/%s still locked by another "
+				     "process after %u ms", dd->dir, LOCK_FILE,
+				     LOCK_FILE_WAIT_MS);
+		else
+			ph_error_set(err, "flock(%s/%s) failed: %s", dd->dir,
+				     LOCK_FILE, strerror(r));
 		(void)close(fd);
 		fd = -1;
 	}
@@ -414,6 +759,51 @@ boot_mark(struct ph_dedup *dd, int lockfd, const char *boot_id)
 			    strerror(errno));
 }
 
+/*
+ * The region files (__db.001 ...) are mmapped. Where a page of one has no
+ * disk block behind it (a sparse file), the first write to that page needs
+ * a block, and on a full file system the kernel answers with SIGBUS, not
+ * an error: the process dies without a word. DB_REGION_INIT (see
+ * env_configure()) makes Berkeley DB write every byte of a region it
+ * creates; this allocates the blocks of regions that exist already (left
+ * sparse by an earlier payhook, or grown since). Called with the
+ * environment open, before any transaction. A file system that cannot
+ * fallocate (EOPNOTSUPP) is left to DB_REGION_INIT; ENOSPC is an error,
+ * so that the caller answers 503 instead of risking the fault.
+ */
+static int
+regions_allocate(struct ph_dedup *dd, struct ph_error *err)
+{
+	struct dirent *de;
+	struct stat st;
+	unsigned n;
+	char c;
+	DIR *dir;
+	int fd, r, rc = 0;
+
+	if ((dir = opendir(dd->dir)) == NULL)
+		return ph_error_set(err, "opendir(%s) failed: %s", dd->dir,
+				    strerror(errno));
+	while (rc == 0 && (de = readdir(dir)) != NULL) {
+		if (sscanf(de->d_name, "__db.%3u%c", &n, &c) != 1 ||
+		    strlen(de->d_name) != 8)
+			continue;
+		fd = openat(dirfd(dir), de->d_name,
+			    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;	/* removed by a recovery meanwhile */
+		r = fstat(fd, &st) != 0 ? errno :
+		    S_ISREG(st.st_mode) && st.st_size > 0 ?
+		    posix_fallocate(fd, 0, st.st_size) : 0;
+		(void)close(fd);
+		if (r != 0 && r != EOPNOTSUPP && r != EINVAL)
+			rc = ph_error_set(err, "allocating %s/%s failed: %s",
+					  dd->dir, de->d_name, strerror(r));
+	}
+	(void)closedir(dir);
+	return rc;
+}
+
 static int
 env_configure(struct ph_dedup *dd, DB_ENV *env, struct ph_error *err)
 {
@@ -444,6 +834,9 @@ env_configure(struct ph_dedup *dd, DB_ENV *env, struct ph_error *err)
 	 * DB_LOCK_NOTGRANTED rather than DB_LOCK_DEADLOCK. */
 	else if ((ret = env->set_flags(env, DB_TIME_NOTGRANTED, 1)) != 0)
 		what = "set_flags(DB_TIME_NOTGRANTED)";
+	/* Regions fully written when created: see regions_allocate(). */
+	else if ((ret = env->set_flags(env, DB_REGION_INIT, 1)) != 0)
+		what = "set_flags(DB_REGION_INIT)";
 	else if ((ret = env->set_lg_max(env, LG_MAX)) != 0)
 		what = "set_lg_max";
 	else if ((ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0)
@@ -497,17 +890,22 @@ static void
 env_close(struct ph_dedup *dd)
 {
 	struct ph_error err;
+	bool armed;
 	int lockfd;
 
 	/* Durability comes from the log; dirty pages stay in the shared
 	 * cache for the next checkpoint, so closing need not sync. */
-	if (dd->db != NULL)
+	if (dd->db != NULL) {
+		armed = watch_arm(dd);
 		(void)dd->db->close(dd->db, DB_NOSYNC);
+		watch_disarm(armed);
+	}
 	dd->db = NULL;
 	if (dd->env == NULL)
 		return;
 	/* Without the lock the close is still right, only racier. */
 	lockfd = lock_file_take(dd, LOCK_SH, &err);
+	armed = watch_arm(dd);
 	/* XXX A panicked environment cannot be freed: DB_ENV->close only
 	 * closes its files and returns DB_RUNRECOVERY, leaving ~10 KiB and
 	 * the old region mappings behind. Panics are rare (a process died
@@ -516,6 +914,7 @@ env_close(struct ph_dedup *dd)
 	if (dd->env->close(dd->env, 0) == DB_RUNRECOVERY &&
 	    n_retired < PH_N_ELEMENTS(retired))
 		retired[n_retired++] = dd->env;
+	watch_disarm(armed);
 	dd->env = NULL;
 	if (lockfd >= 0)
 		(void)close(lockfd);
@@ -530,11 +929,12 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	DB_ENV *env = NULL;
 	DB *db = NULL;
 	u_int32_t lg_max;
-	bool fresh;
+	bool fresh, armed;
 	int ret, rc = -1, lockfd;
 
 	if ((lockfd = lock_file_take(dd, LOCK_EX, err)) < 0)
 		return -1;
+	armed = watch_arm(dd);
 	if (boot_check(dd, lockfd, boot_id, &fresh, err) != 0)
 		goto out;
 	if ((ret = db_env_create(&env, 0)) != 0) {
@@ -544,6 +944,7 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	}
 	if (env_configure(dd, env, err) != 0)
 		goto out;
+	dd->opening = env;		/* for ph_dedup_close() if wedged */
 	if ((ret = env->open(env, dd->dir, ENV_FLAGS, 0600)) != 0) {
 		ph_error_set(err, "DB_ENV->open(%s) failed: %s", dd->dir,
 			     db_strerror(ret));
@@ -551,6 +952,8 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 			rc = ret;
 		goto out;
 	}
+	if (regions_allocate(dd, err) != 0)
+		goto out;
 	if (fresh)
 		boot_mark(dd, lockfd, boot_id);
 	(void)close(lockfd);
@@ -574,6 +977,8 @@ out:
 		(void)close(lockfd);	/* releases the flock */
 	if (env != NULL)
 		(void)env->close(env, 0);
+	dd->opening = NULL;
+	watch_disarm(armed);
 	return rc;
 }
 
@@ -597,20 +1002,30 @@ env_open(struct ph_dedup *dd, struct ph_error *err)
 }
 
 /* Take (LOCK_SH) or drop (LOCK_UN) this handle's share of dedup.lock.
- * A failure only widens the race the lock closes, so it is logged, not
- * fatal. */
-static void
-op_lock(struct ph_dedup *dd, int op)
+ * Returns 0, or -1 with err set when the share could not be had within
+ * LOCK_FILE_WAIT_MS (an open or recovery holds the lock that long: the
+ * caller answers 503). Other failures only widen the race the lock
+ * closes, so they are logged, not fatal. */
+static int
+op_lock(struct ph_dedup *dd, int op, struct ph_error *err)
 {
 	int r;
 
 	if (dd->opfd < 0)
-		return;
-	while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
-		;
+		return 0;
+	if (op == LOCK_UN) {
+		while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
+			;
+		r = r != 0 ? errno : 0;
+	} else if ((r = flock_wait(dd->opfd, op)) == EWOULDBLOCK) {
+		return ph_error_set(err, "%s/%s held exclusively by another "
+				    "process for %u ms", dd->dir, LOCK_FILE,
+				    LOCK_FILE_WAIT_MS);
+	}
 	if (r != 0)
 		ph_log_warn("flock(%s/%s) failed: %s", dd->dir, LOCK_FILE,
-			    strerror(errno));
+			    strerror(r));
+	return 0;
 }
 
 static void
@@ -618,11 +1033,19 @@ checkpoint(struct ph_dedup *dd)
 {
 	int ret;
 
+	struct ph_error err;
+	bool armed;
+
 	if (dd->env == NULL)
 		return;
-	op_lock(dd, LOCK_SH);
+	if (op_lock(dd, LOCK_SH, &err) != 0) {
+		ph_log_warn("checkpoint skipped: %s", err.msg);
+		return;
+	}
+	armed = watch_arm(dd);
 	ret = dd->env->txn_checkpoint(dd->env, dd->ckp_kbyte, CKP_MIN, 0);
-	op_lock(dd, LOCK_UN);
+	watch_disarm(armed);
+	op_lock(dd, LOCK_UN, &err);
 	if (ret != 0)
 		ph_log_warn("DB_ENV->txn_checkpoint(%s) failed: %s", dd->dir,
 			    db_strerror(ret));
@@ -641,7 +1064,7 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	struct ph_error *err)
 {
 	uint64_t first = 0, last_check = 0, now;
-	bool reopened = false;
+	bool reopened = false, armed;
 	unsigned attempt = 0;
 	const char *what;
 	DB_TXN *txn;
@@ -655,7 +1078,9 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	}
 	for (;;) {
 		what = "DB_ENV->txn_begin";
-		op_lock(dd, LOCK_SH);
+		if (op_lock(dd, LOCK_SH, err) != 0)
+			return -1;
+		armed = watch_arm(dd);
 		ret = dd->env->txn_begin(dd->env, NULL, &txn, DB_TXN_NOWAIT);
 		if (ret == 0) {
 			ret = fn(dd, txn, arg, &what);
@@ -665,14 +1090,12 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			} else
 				(void)txn->abort(txn);
 		}
+		watch_disarm(armed);
 		/* Unlocked from here: failchk and a reopen (which takes the
 		 * lock exclusive) must not wait on our own share. */
-		op_lock(dd, LOCK_UN);
+		(void)op_lock(dd, LOCK_UN, err);
 		if (ret == 0)
 			return 0;
-		if (ret == PH_EBADREC)
-			return ph_error_set(err, "%s(%s): malformed record",
-					    what, dd->db_path);
 		if (retryable(ret)) {
 			now = ph_now_monotonic_us();
 			if (first == 0)
@@ -687,7 +1110,9 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			if (now - last_check >= FAILCHK_US) {
 				last_check = now;
 				what = "DB_ENV->failchk";
+				armed = watch_arm(dd);
 				ret = dd->env->failchk(dd->env, 0);
+				watch_disarm(armed);
 			}
 			if (ret == 0) {
 				backoff(attempt++);
@@ -739,6 +1164,22 @@ is_meta_key(const DBT *k)
 	       memcmp(k->data, META_KEY, META_KEY_LEN) == 0;
 }
 
+static int
+open_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	(void)arg;
+	return env_open(dd, err);
+}
+
+static int
+close_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	(void)arg;
+	(void)err;
+	env_close(dd);
+	return 0;
+}
+
 struct ph_dedup *
 ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	      struct ph_error *err)
@@ -755,14 +1196,17 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		dd->opt.claim_timeout_s = DEFAULT_TIMEOUT_S;
 	if (dd->opt.retention_days == 0)
 		dd->opt.retention_days = DEFAULT_RETENTION_D;
+	if (dd->opt.watchdog_ms == 0)
+		dd->opt.watchdog_ms = WATCHDOG_MS;
 	dd->pid = getpid();
+	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
 	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
 		ph_error_set(err, "RAND_bytes failed");
 		ph_dedup_close(&dd);
 		return NULL;
 	}
-	if (env_open(dd, err) != 0) {
+	if (watched(dd, open_body, NULL, err) != 0) {
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -780,13 +1224,21 @@ void
 ph_dedup_close(struct ph_dedup **ddp)
 {
 	struct ph_dedup *dd = *ddp;
+	struct ph_error err;
 
 	if (dd == NULL)
 		return;
 	/* In a forked child the environment is the parent's registration:
-	 * closing it here would unregister the parent. */
-	if (getpid() == dd->pid)
-		env_close(dd);
+	 * closing it here would unregister the parent. A wedged process
+	 * (see watched()) leaves it to the exit. */
+	if (getpid() == dd->pid && !wd.wedged)
+		(void)watched(dd, close_body, NULL, &err);
+	/* A wedged process must not touch its handles, not even to free
+	 * them: keep them reachable, like panicked ones, until the exit. */
+	if (dd->env != NULL && n_retired < PH_N_ELEMENTS(retired))
+		retired[n_retired++] = dd->env;
+	if (dd->opening != NULL && n_retired < PH_N_ELEMENTS(retired))
+		retired[n_retired++] = dd->opening;
 	if (dd->opfd >= 0)
 		(void)close(dd->opfd);
 	free(dd->dir);
@@ -811,14 +1263,43 @@ struct claim_ctx {
 	char id[ID_SIZE];
 };
 
-static bool
-pending_is_stale(const struct rec *r, int64_t now, unsigned timeout_s)
+static void
+log_key_takeover_unreadable(const struct ph_dedup *dd, const char *key,
+			    const DBT *d)
 {
-	int64_t age = now - r->created;
+	char key_s[200];
 
-	/* A record far in the future is as suspect as a very old one. */
-	return age >= (int64_t)timeout_s || age <= -(int64_t)timeout_s ||
-	       !pid_alive((pid_t)r->pid);
+	ph_log_error("dedup record of key %s in %s is unreadable (%u bytes, "
+		     "version %u): corrupt, or written by a later payhook; "
+		     "taking it over", ph_log_sanitize(key, key_s,
+		     sizeof(key_s)), dd->db_path, (unsigned)d->size,
+		     d->size > 0 ? ((const uint8_t *)d->data)[0] : 0u);
+}
+
+/*
+ * Whether the pending record r of another process may be taken over. A
+ * dead owner's may, at once. A live owner's (a stalled disk, a clock step)
+ * only when its age, either way, reaches LIVE_TAKEOVER_FACTOR times the
+ * claim timeout: then the owner is hung, and we say so loudly, because if
+ * it wakes up the event may be spooled twice.
+ */
+static bool
+pending_takeover(const struct claim_ctx *c, const struct rec *r)
+{
+	int64_t age = c->now - r->created;
+	int64_t bound = (int64_t)c->timeout_s * LIVE_TAKEOVER_FACTOR;
+	char key_s[200];
+
+	if (!owner_alive(r))
+		return true;
+	if (age < bound && age > -bound)
+		return false;
+	ph_log_error("dedup key %s: taking over the claim of process %lu, "
+		     "which is alive but has held it for %lld s (the bound is "
+		     "%lld s): the event may be spooled twice",
+		     ph_log_sanitize(c->key, key_s, sizeof(key_s)),
+		     (unsigned long)r->pid, (long long)age, (long long)bound);
+	return true;
 }
 
 static int
@@ -837,9 +1318,11 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	ret = dd->db->get(dd->db, txn, &k, &d, DB_RMW);
 	if (ret != 0 && ret != DB_NOTFOUND)
 		return ret;
-	if (ret == 0) {
-		if (!rec_decode(&d, &r) || r.state == REC_META)
-			return PH_EBADREC;
+	if (ret == 0 && (!rec_decode(&d, &r) || r.state == REC_META)) {
+		/* Answering 503 instead would hold the key for ever: every
+		 * retry of the provider would find the same bytes. */
+		log_key_takeover_unreadable(dd, c->key, &d);
+	} else if (ret == 0) {
 		if (r.state == REC_DONE) {
 			c->outcome = CLAIM_DUPLICATE;
 			memcpy(c->id, r.id, ID_SIZE);
@@ -853,7 +1336,7 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 		 * of the same pid. Either way nobody will resolve it, and
 		 * waiting would only turn every retry into a 503. */
 		if (r.pid != (uint32_t)dd->pid &&
-		    !pending_is_stale(&r, c->now, c->timeout_s)) {
+		    !pending_takeover(c, &r)) {
 			c->outcome = CLAIM_WAIT;
 			return 0;
 		}
@@ -862,15 +1345,19 @@ claim_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return put_own(dd, txn, &k, REC_PENDING, c->now, what_r);
 }
 
-enum ph_claim
-ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
-	       struct ph_error *err)
+struct claim_call {
+	const char *key;
+	char *id_r;
+};
+
+static int
+claim_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = ((struct claim_call *)arg)->key;
+	char *id_r = ((struct claim_call *)arg)->id_r;
 	struct claim_ctx c;
 	uint64_t deadline, now, pause = CLAIM_PAUSE_MIN_US;
 
-	if (id_r != NULL)
-		id_r[0] = '\0';
 	memset(&c, 0, sizeof(c));
 	if (handle_check(dd, err) != 0 || key_check(key, &c.key_len, err) != 0)
 		return PH_CLAIM_ERROR;
@@ -907,6 +1394,19 @@ ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
 	}
 }
 
+enum ph_claim
+ph_dedup_claim(struct ph_dedup *dd, const char *key, char *id_r,
+	       struct ph_error *err)
+{
+	struct claim_call cc = { key, id_r };
+
+	if (id_r != NULL)
+		id_r[0] = '\0';
+	/* claim_body() returns an enum ph_claim; PH_CLAIM_ERROR is -1,
+	 * which is also what watched() returns for a wedged process. */
+	return (enum ph_claim)watched(dd, claim_body, &cc, err);
+}
+
 struct write_ctx {
 	const char *key;
 	size_t key_len;
@@ -918,7 +1418,7 @@ static int
 commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 {
 	struct write_ctx *w = arg;
-	uint8_t buf[REC_SIZE];
+	uint8_t buf[REC_MAX_SIZE];
 	struct rec r;
 	DBT k, d;
 	int ret;
@@ -935,16 +1435,20 @@ commit_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 		if (ret == 0 && rec_decode(&d, &r) && r.state == REC_DONE)
 			return 0;
 	}
-	rec_encode(&w->rec, buf);
-	dbt_set(&d, buf, sizeof(buf));
+	dbt_set(&d, buf, rec_encode(&w->rec, buf));
 	*what_r = "DB->put";
 	return dd->db->put(dd->db, txn, &k, &d, 0);
 }
 
-int
-ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
-		struct ph_error *err)
+struct commit_call {
+	const char *key, *id;
+};
+
+static int
+commit_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = ((struct commit_call *)arg)->key;
+	const char *id = ((struct commit_call *)arg)->id;
 	struct write_ctx w;
 	size_t id_len = strlen(id);
 
@@ -969,9 +1473,26 @@ ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 }
 
 int
-ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
-		 int64_t created, const char *id, struct ph_error *err)
+ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
+		struct ph_error *err)
 {
+	struct commit_call cc = { key, id };
+
+	return watched(dd, commit_body, &cc, err);
+}
+
+struct put_raw_call {
+	const char *key, *id;
+	bool done;
+	long pid;
+	int64_t created;
+};
+
+static int
+put_raw_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	const struct put_raw_call *pr = arg;
+	const char *key = pr->key, *id = pr->id;
 	struct write_ctx w;
 	size_t id_len = strlen(id);
 
@@ -981,11 +1502,21 @@ ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
 	if (id_len >= ID_SIZE)
 		return ph_error_set(err, "event id too long");
 	w.key = key;
-	w.rec.state = done ? REC_DONE : REC_PENDING;
-	w.rec.pid = (uint32_t)pid;
-	w.rec.created = created;
+	w.rec.state = pr->done ? REC_DONE : REC_PENDING;
+	w.rec.pid = (uint32_t)pr->pid;
+	w.rec.start = pr->done ? 0 : proc_start_time((pid_t)pr->pid);
+	w.rec.created = pr->created;
 	memcpy(w.rec.id, id, id_len);
 	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
+}
+
+int
+ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done, long pid,
+		 int64_t created, const char *id, struct ph_error *err)
+{
+	struct put_raw_call pr = { key, id, done, pid, created };
+
+	return watched(dd, put_raw_body, &pr, err);
 }
 
 struct release_ctx {
@@ -1017,9 +1548,10 @@ release_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return dd->db->del(dd->db, txn, &k, 0);
 }
 
-int
-ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
+static int
+release_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	const char *key = arg;
 	struct release_ctx rc;
 
 	if (handle_check(dd, err) != 0 || key_check(key, &rc.key_len, err) != 0)
@@ -1028,17 +1560,89 @@ ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
 	return run_txn(dd, release_txn, &rc, DB_TXN_WRITE_NOSYNC, err);
 }
 
+int
+ph_dedup_release(struct ph_dedup *dd, const char *key, struct ph_error *err)
+{
+	return watched(dd, release_body, (void *)key, err);
+}
+
+/*
+ * A walk over the whole database in batches of short transactions (purge,
+ * count), so that no transaction holds its locks for long and a conflict
+ * repeats one batch, not the walk. Each batch resumes after pos, the last
+ * key the previous batch saw; records written meanwhile behind pos are
+ * not seen, which is fine for both users.
+ */
+struct scan {
+	uint8_t *pos, *next;
+	size_t pos_len, next_len, pos_cap, next_cap;
+	bool at_end;		/* the last batch reached the end */
+};
+
+/* Position cur on the first record of this batch. */
+static int
+scan_first(struct scan *sc, DBC *cur, DBT *k, DBT *d, u_int32_t flags)
+{
+	int ret;
+
+	sc->next_len = 0;
+	sc->at_end = false;
+	dbt_set(d, NULL, 0);
+	if (sc->pos_len == 0) {
+		dbt_set(k, NULL, 0);
+		return cur->get(cur, k, d, DB_FIRST | flags);
+	}
+	dbt_set(k, sc->pos, sc->pos_len);
+	ret = cur->get(cur, k, d, DB_SET_RANGE | flags);
+	if (ret == 0 && k->size == sc->pos_len &&
+	    memcmp(k->data, sc->pos, sc->pos_len) == 0)
+		ret = cur->get(cur, k, d, DB_NEXT | flags);
+	return ret;
+}
+
+/* Remember k as the batch's last key seen. */
+static void
+scan_note(struct scan *sc, const DBT *k)
+{
+	if (k->size > sc->next_cap) {
+		sc->next = ph_xrealloc(sc->next, k->size);
+		sc->next_cap = k->size;
+	}
+	memcpy(sc->next, k->data, k->size);
+	sc->next_len = k->size;
+}
+
+/* After a committed batch: whether another one is needed. */
+static bool
+scan_advance(struct scan *sc)
+{
+	uint8_t *tmp = sc->pos;
+	size_t tmp_cap = sc->pos_cap;
+
+	sc->pos = sc->next;
+	sc->pos_cap = sc->next_cap;
+	sc->pos_len = sc->next_len;
+	sc->next = tmp;
+	sc->next_cap = tmp_cap;
+	return !sc->at_end && sc->pos_len > 0;
+}
+
+static void
+scan_free(struct scan *sc)
+{
+	free(sc->pos);
+	free(sc->next);
+}
+
 struct purge_ctx {
 	bool force;
 	bool skip;		/* purged less than an hour ago */
 	bool meta_written;	/* by an attempt of this call */
 	int64_t now;
 	int64_t done_cutoff;	/* delete done records created before */
-	int64_t pending_cutoff;	/* and pending ones created before */
-	/* Batches resume after pos, the last key the previous one saw. */
-	uint8_t *pos, *next;
-	size_t pos_len, next_len, pos_cap, next_cap;
-	bool at_end;
+	int64_t pending_cutoff;	/* pending ones of dead owners before */
+	int64_t live_cutoff;	/* and pending ones of live owners before */
+	struct scan scan;
 	long batch_deleted;
 };
 
@@ -1079,8 +1683,11 @@ purge_wanted(const struct purge_ctx *pc, const DBT *k, const DBT *d)
 		return false;
 	if (r.state == REC_DONE)
 		return r.created < pc->done_cutoff;
+	/* The rule of pending_takeover(), and never a claim younger than
+	 * the claim timeout: its owner may still be spooling. */
 	if (r.state == REC_PENDING)
-		return r.created < pc->pending_cutoff;
+		return r.created < pc->live_cutoff ||
+		       (r.created < pc->pending_cutoff && !owner_alive(&r));
 	return false;
 }
 
@@ -1095,31 +1702,14 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	int ret, t_ret;
 
 	pc->batch_deleted = 0;
-	pc->next_len = 0;
-	pc->at_end = false;
 	*what_r = "DB->cursor";
 	if ((ret = dd->db->cursor(dd->db, txn, &cur, 0)) != 0)
 		return ret;
-	dbt_set(&d, NULL, 0);
 	*what_r = "DBC->get";
-	if (pc->pos_len > 0) {
-		dbt_set(&k, pc->pos, pc->pos_len);
-		ret = cur->get(cur, &k, &d, DB_SET_RANGE | DB_RMW);
-		if (ret == 0 && k.size == pc->pos_len &&
-		    memcmp(k.data, pc->pos, pc->pos_len) == 0)
-			ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
-	} else {
-		dbt_set(&k, NULL, 0);
-		ret = cur->get(cur, &k, &d, DB_FIRST | DB_RMW);
-	}
+	ret = scan_first(&pc->scan, cur, &k, &d, DB_RMW);
 	while (ret == 0) {
 		scanned++;
-		if (k.size > pc->next_cap) {
-			pc->next = ph_xrealloc(pc->next, k.size);
-			pc->next_cap = k.size;
-		}
-		memcpy(pc->next, k.data, k.size);
-		pc->next_len = k.size;
+		scan_note(&pc->scan, &k);
 		if (purge_wanted(pc, &k, &d)) {
 			*what_r = "DBC->del";
 			if ((ret = cur->del(cur, 0)) != 0)
@@ -1132,7 +1722,7 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 		ret = cur->get(cur, &k, &d, DB_NEXT | DB_RMW);
 	}
 	if (ret == DB_NOTFOUND) {
-		pc->at_end = true;
+		pc->scan.at_end = true;
 		ret = 0;
 	}
 	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
@@ -1142,14 +1732,18 @@ purge_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
 	return ret;
 }
 
-long
-ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
+struct purge_call {
+	bool force;
+	long total;
+};
+
+static int
+purge_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
+	struct purge_call *call = arg;
+	bool force = call->force;
 	struct purge_ctx pc;
-	int64_t timeout_cutoff;
 	long total = 0;
-	uint8_t *tmp;
-	size_t tmp_cap;
 
 	if (handle_check(dd, err) != 0)
 		return -1;
@@ -1157,10 +1751,9 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	pc.force = force;
 	pc.now = now_s();
 	pc.done_cutoff = pc.now - (int64_t)dd->opt.retention_days * 86400;
-	/* Never a pending record younger than the claim timeout: its owner
-	 * may still be spooling. */
-	timeout_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
-	pc.pending_cutoff = timeout_cutoff;
+	pc.pending_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
+	pc.live_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s *
+			 LIVE_TAKEOVER_FACTOR + 1;
 	/* Check and stamp in one transaction: one purger per hour. */
 	if (run_txn(dd, purge_meta_txn, &pc, DB_TXN_WRITE_NOSYNC, err) != 0)
 		return -1;
@@ -1175,42 +1768,56 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 			break;
 		}
 		total += pc.batch_deleted;
-		tmp = pc.pos;
-		tmp_cap = pc.pos_cap;
-		pc.pos = pc.next;
-		pc.pos_cap = pc.next_cap;
-		pc.pos_len = pc.next_len;
-		pc.next = tmp;
-		pc.next_cap = tmp_cap;
-	} while (!pc.at_end && pc.pos_len > 0);
-	free(pc.pos);
-	free(pc.next);
+	} while (scan_advance(&pc.scan));
+	scan_free(&pc.scan);
 	if (total > 0)
 		checkpoint(dd);
-	return total;
+	call->total = total;
+	return total < 0 ? -1 : 0;
 }
 
-static int
-count_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
+long
+ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 {
-	long *n = arg;
+	struct purge_call call = { force, 0 };
+
+	return watched(dd, purge_body, &call, err) != 0 ? -1 : call.total;
+}
+
+struct count_ctx {
+	struct scan scan;
+	long batch;		/* records this batch counted */
+};
+
+static int
+count_batch_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg,
+		const char **what_r)
+{
+	struct count_ctx *cc = arg;
+	unsigned scanned = 0;
 	DBC *cur;
 	DBT k, d;
 	int ret, t_ret;
 
-	*n = 0;
+	cc->batch = 0;
 	*what_r = "DB->cursor";
 	/* Read committed: do not hold a read lock on every page. */
 	if ((ret = dd->db->cursor(dd->db, txn, &cur, DB_READ_COMMITTED)) != 0)
 		return ret;
-	dbt_set(&k, NULL, 0);
-	dbt_set(&d, NULL, 0);
 	*what_r = "DBC->get";
-	while ((ret = cur->get(cur, &k, &d, DB_NEXT)) == 0)
+	ret = scan_first(&cc->scan, cur, &k, &d, 0);
+	while (ret == 0) {
+		scan_note(&cc->scan, &k);
 		if (!is_meta_key(&k))
-			(*n)++;
-	if (ret == DB_NOTFOUND)
+			cc->batch++;
+		if (++scanned >= PURGE_SCAN)
+			break;
+		ret = cur->get(cur, &k, &d, DB_NEXT);
+	}
+	if (ret == DB_NOTFOUND) {
+		cc->scan.at_end = true;
 		ret = 0;
+	}
 	if ((t_ret = cur->close(cur)) != 0 && ret == 0) {
 		*what_r = "DBC->close";
 		ret = t_ret;
@@ -1218,14 +1825,35 @@ count_txn(struct ph_dedup *dd, DB_TXN *txn, void *arg, const char **what_r)
 	return ret;
 }
 
+static int
+count_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	long *n_r = arg;
+	struct count_ctx cc;
+	long n = 0;
+
+	if (handle_check(dd, err) != 0)
+		return -1;
+	memset(&cc, 0, sizeof(cc));
+	/* In batches, like the purge: one transaction over every record
+	 * conflicted with the workers' writes and started over until it
+	 * gave up, under load. */
+	do {
+		if (run_txn(dd, count_batch_txn, &cc, 0, err) != 0) {
+			n = -1;
+			break;
+		}
+		n += cc.batch;
+	} while (scan_advance(&cc.scan));
+	scan_free(&cc.scan);
+	*n_r = n;
+	return n < 0 ? -1 : 0;
+}
+
 long
 ph_dedup_count(struct ph_dedup *dd, struct ph_error *err)
 {
 	long n = 0;
 
-	if (handle_check(dd, err) != 0)
-		return -1;
-	if (run_txn(dd, count_txn, &n, 0, err) != 0)
-		return -1;
-	return n;
+	return watched(dd, count_body, &n, err) != 0 ? -1 : n;
 }

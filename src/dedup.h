@@ -6,12 +6,16 @@
  * environment in state_dir. A delivery goes:
  *
  *   ph_dedup_claim()    atomically: key unknown -> record "pending" (owner
- *                       pid, time) and return PH_CLAIM_OWNED; key done ->
- *                       PH_CLAIM_DUPLICATE; key pending under a live owner ->
- *                       wait (bounded) until it resolves. A pending record
- *                       whose owner died or that is older than the claim
- *                       timeout is taken over. Short transactions only: no
- *                       lock is held while the caller writes the spool, so
+ *                       pid and start time, time) and return
+ *                       PH_CLAIM_OWNED; key done -> PH_CLAIM_DUPLICATE; key
+ *                       pending under a live owner -> wait (bounded) until
+ *                       it resolves. A pending record whose owner died (no
+ *                       such pid, or a pid with another start time) is
+ *                       taken over at once; a live owner's only when it is
+ *                       ten times the claim timeout old, with an error
+ *                       logged. A record that does not decode is logged
+ *                       and taken over. Short transactions only: no lock
+ *                       is held while the caller writes the spool, so
  *                       distinct events never wait on each other's disk.
  *   (caller spools the event durably)
  *   ph_dedup_commit()   record -> "done" with the event id, durable commit
@@ -21,7 +25,9 @@
  * retention. The environment is registered (DB_REGISTER) so that recovery
  * runs automatically when a process died inside it, uses automatic deadlock
  * detection and lock timeouts, checkpoints, and removes log files it no
- * longer needs.
+ * longer needs. Its region files are allocated in full, so that a full
+ * file system fails a write with ENOSPC instead of a SIGBUS. Every wait is
+ * bounded: see ph_dedup_wedged() for what happens when one is not.
  */
 #ifndef PH_DEDUP_H
 #define PH_DEDUP_H
@@ -43,7 +49,13 @@ enum ph_claim {
 struct ph_dedup_options {
 	unsigned retention_days;	/* records older than this are purged */
 	unsigned claim_wait_ms;		/* how long to wait on a pending claim */
-	unsigned claim_timeout_s;	/* a pending record older is stale */
+	/* How long a live owner may take to resolve its claim: its pending
+	 * record is taken over (and purged) only at 10x this age; a dead
+	 * owner's is taken over at once and purged past 1x. */
+	unsigned claim_timeout_s;
+	/* Bound on one stretch of Berkeley DB calls (a transaction, an
+	 * open, a close); 0 means 10 s. See ph_dedup_wedged(). */
+	unsigned watchdog_ms;
 };
 
 /* Open (creating if needed, mode 0600 files in a 0700 directory) the
@@ -62,8 +74,7 @@ void ph_dedup_close(struct ph_dedup **dd);
  * receives the event id recorded for the key ("" if unknown). A pending
  * record of this process's own pid is stale and taken over (PH_CLAIM_OWNED):
  * either this single-threaded process left it when a commit and release
- * both failed, or an earlier process with the same pid died. Pending
- * records older than claim_timeout_s are stale too, and purged. On
+ * both failed, or an earlier process with the same pid died. On
  * PH_CLAIM_BUSY err says why. */
 enum ph_claim ph_dedup_claim(struct ph_dedup *dd, const char *key,
 			     char *id_r, struct ph_error *err)
@@ -83,12 +94,28 @@ int ph_dedup_release(struct ph_dedup *dd, const char *key,
 long ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	PH_NONNULL(1);
 
-/* Number of records (for tests and --stats). Returns -1 on error. */
+/*
+ * Whether this process must stop: a stretch of Berkeley DB calls overran
+ * its watchdog_ms (a mutex left held by a process that died inside the
+ * environment, a stalled disk) or faulted with SIGBUS, and was abandoned
+ * by a siglongjmp() out of it. Every dedup function then fails at once
+ * without touching the environment (ph_dedup_close() only frees memory);
+ * the caller answers 503 and exits, and the next process to open the
+ * environment recovers it. Waits for dedup.lock are bounded too (5 s),
+ * failing the call without wedging. Installs handlers for SIGRTMIN (a
+ * POSIX timer of its own) and SIGBUS at the first dedup call.
+ */
+bool ph_dedup_wedged(void);
+
+/* Number of records (for tests and --dedup-count), counted in batches of
+ * short transactions: not a snapshot while others write. Returns -1 on
+ * error. */
 long ph_dedup_count(struct ph_dedup *dd, struct ph_error *err) PH_NONNULL(1);
 
 /* For tests only: store a record under key as if claimed by process pid
- * (done false) or committed with id (done true), with time created
- * (seconds since the epoch), replacing any record. Returns 0 or -1. */
+ * (done false; its start time is read from /proc) or committed with id
+ * (done true), with time created (seconds since the epoch), replacing any
+ * record. Returns 0 or -1. */
 int ph_dedup_put_raw(struct ph_dedup *dd, const char *key, bool done,
 		     long pid, int64_t created, const char *id,
 		     struct ph_error *err) PH_NONNULL(1, 2, 6);

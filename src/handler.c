@@ -88,8 +88,9 @@ ph_context_maintain(struct ph_context *ctx)
 	struct ph_error err;
 	long n;
 
-	if (ctx->dedup == NULL || (ctx->last_maintain_us != 0 &&
-	    now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
+	if (ctx->dedup == NULL || ph_dedup_wedged() ||
+	    (ctx->last_maintain_us != 0 &&
+	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
 		return;
 	ctx->last_maintain_us = now;
 	n = ph_dedup_purge(ctx->dedup, false, &err);
@@ -170,8 +171,8 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 
 /* Drop our pending claim after a failure, so the provider's retry is
  * delivered. If even that fails, the next claim of the key by this process
- * takes the record over, and other processes do once it is older than the
- * claim timeout. */
+ * takes the record over, and other processes do once this one has exited,
+ * or once the record is ten claim timeouts old (dedup.h). */
 static void
 release_claim(struct ph_context *ctx, const struct ph_event *ev)
 {

@@ -51,6 +51,25 @@ ph_stop_requested(void)
 	return stop_requested != 0;
 }
 
+/*
+ * After a database call overran or faulted (ph_dedup_wedged()), the
+ * request in hand has had its 503. This process left Berkeley DB by a
+ * siglongjmp(), its handles may hold mutexes or be half-way through an
+ * update, so nothing more runs here, not even exit handlers: _exit(). The
+ * supervisor (the web server, payhook --listen) starts a fresh worker,
+ * and the next process to open the environment recovers it.
+ */
+static void
+exit_if_wedged(unsigned long served)
+{
+	if (!ph_dedup_wedged())
+		return;
+	ph_log_error("exiting after %lu requests: the dedup database is "
+		     "unusable in this process", served);
+	fflush(NULL);
+	_exit(1);
+}
+
 /* FastCGI streams. */
 
 static ssize_t
@@ -107,6 +126,7 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		ph_request_clear(&req);
 		FCGX_Finish_r(&r);
 		served++;
+		exit_if_wedged(served);
 		ph_context_maintain(ctx);
 	}
 	FCGX_Free(&r, 1);
@@ -146,6 +166,7 @@ ph_responder_cgi(struct ph_context *ctx)
 	ph_request_clear(&req);
 	/* Let the web server finish the response before housekeeping. */
 	close(STDOUT_FILENO);
+	exit_if_wedged(1);
 	ph_context_maintain(ctx);
 	return answered ? 0 : -1;
 }

@@ -411,10 +411,26 @@ test_dedup_release(void)
 	test_assert(ph_dedup_claim(dd, "test:live", id, &err) ==
 		    PH_CLAIM_BUSY);
 	test_assert(strstr(err.msg, "still pending in process") != NULL);
-	/* Older than claim_timeout_s (120): stale though its owner lives. */
+	/* Older than claim_timeout_s (120), but its owner lives (a stalled
+	 * disk, a clock step): still its claim, in either direction. */
 	test_assert(ph_dedup_put_raw(dd, "test:old", false, (long)getppid(),
 				     time(NULL) - 121, "", &err) == 0);
 	test_assert(ph_dedup_claim(dd, "test:old", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_assert(ph_dedup_put_raw(dd, "test:future", false,
+				     (long)getppid(), time(NULL) + 1199, "",
+				     &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
+		    PH_CLAIM_BUSY);
+	/* Ten times the claim timeout: the live owner is hung. */
+	test_assert(ph_dedup_put_raw(dd, "test:old", false, (long)getppid(),
+				     time(NULL) - 1200, "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:old", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_put_raw(dd, "test:future", false,
+				     (long)getppid(), time(NULL) + 1200, "",
+				     &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
 		    PH_CLAIM_OWNED);
 	/* Owner gone. */
 	pid = dead_pid();
@@ -428,7 +444,7 @@ test_dedup_release(void)
 				     time(NULL), "", &err) == 0);
 	test_assert(ph_dedup_claim(dd, "test:reused", id, &err) ==
 		    PH_CLAIM_OWNED);
-	test_assert(ph_dedup_count(dd, &err) == 5);
+	test_assert(ph_dedup_count(dd, &err) == 6);
 	test_end();
 	ph_dedup_close(&dd);
 	free(dir);
@@ -791,6 +807,402 @@ test_dedup_crash(void)
 	free(dir);
 }
 
+/* Store val under key from a child that joins the environment directly,
+ * as another program (or a later payhook) would. Returns 0 on success. */
+static int
+raw_put(const char *dir, const char *key, const void *val, size_t len)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		DB_ENV *env;
+		DB_TXN *txn;
+		DB *db;
+		DBT k, d;
+
+		memset(&k, 0, sizeof(k));
+		memset(&d, 0, sizeof(d));
+		k.data = (void *)key;
+		k.size = (u_int32_t)strlen(key);
+		d.data = (void *)val;
+		d.size = (u_int32_t)len;
+		if (raw_open(dir, &env, &db) != 0 ||
+		    env->txn_begin(env, NULL, &txn, 0) != 0 ||
+		    db->put(db, txn, &k, &d, 0) != 0 ||
+		    txn->commit(txn, 0) != 0 ||
+		    db->close(db, 0) != 0 || env->close(env, 0) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	return reap(pid);
+}
+
+static void
+put_be_bytes(uint8_t *p, uint64_t v, unsigned n)
+{
+	while (n-- > 0) {
+		p[n] = (uint8_t)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+/* A record as dedup.c lays it out (see its comment): version 1 is 51
+ * bytes, version 2 adds the owner's start time. Returns the length. */
+static size_t
+rec_bytes(uint8_t *out, unsigned version, unsigned state, uint32_t pid,
+	  int64_t created, uint64_t start, const char *id)
+{
+	memset(out, 0, 59);
+	out[0] = (uint8_t)version;
+	out[1] = (uint8_t)state;
+	put_be_bytes(out + 4, pid, 4);
+	put_be_bytes(out + 8, (uint64_t)created, 8);
+	memcpy(out + 24, id, strlen(id));
+	if (version == 1)
+		return 51;
+	put_be_bytes(out + 51, start, 8);
+	return 59;
+}
+
+static void
+test_dedup_records(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("records");
+	struct ph_dedup *dd;
+	uint8_t buf[64];
+	char id[27];
+	size_t n;
+
+	test_begin("dedup: unreadable records are taken over, not 503");
+	dd = open_dd(dir, 50, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	test_assert(raw_put(dir, "test:garbage", "\xff\x00junk", 6) == 0);
+	test_assert(ph_dedup_claim(dd, "test:garbage", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_commit(dd, "test:garbage", ID_A, &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:garbage", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_A) == 0);
+	/* A later version's record, during a rolling upgrade. */
+	n = rec_bytes(buf, 3, 2, (uint32_t)getppid(), time(NULL), 0, ID_B);
+	test_assert(raw_put(dir, "test:future", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:future", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* A right version with a state it does not know. */
+	n = rec_bytes(buf, 2, 9, (uint32_t)getppid(), time(NULL), 0, "");
+	test_assert(raw_put(dir, "test:state", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:state", id, &err) ==
+		    PH_CLAIM_OWNED);
+	test_assert(ph_dedup_count(dd, &err) == 3);
+	test_end();
+
+	test_begin("dedup: version 1 records still decode");
+	n = rec_bytes(buf, 1, 2, 0, time(NULL), 0, ID_B);
+	test_assert(n == 51);
+	test_assert(raw_put(dir, "test:v1-done", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:v1-done", id, &err) ==
+		    PH_CLAIM_DUPLICATE);
+	test_assert(strcmp(id, ID_B) == 0);
+	/* A pending claim of a live process, of unknown start time. */
+	n = rec_bytes(buf, 1, 1, (uint32_t)getppid(), time(NULL), 0, "");
+	test_assert(raw_put(dir, "test:v1-pending", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:v1-pending", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_end();
+
+	test_begin("dedup: a live pid with another start time is not the owner");
+	/* Same pid, but started at tick 1: the pid was reused. */
+	n = rec_bytes(buf, 2, 1, (uint32_t)getppid(), time(NULL), 1, "");
+	test_assert(raw_put(dir, "test:reused", buf, n) == 0);
+	test_assert(ph_dedup_claim(dd, "test:reused", id, &err) ==
+		    PH_CLAIM_OWNED);
+	/* put_raw records the pid's real start time: the owner lives. */
+	test_assert(ph_dedup_put_raw(dd, "test:live", false, (long)getppid(),
+				     time(NULL), "", &err) == 0);
+	test_assert(ph_dedup_claim(dd, "test:live", id, &err) ==
+		    PH_CLAIM_BUSY);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
+/* Berkeley DB's fsync, replaced in a child: the process dies inside the
+ * log flush, holding the log's flush mutex, as a worker SIGKILLed (or
+ * OOM-killed) at that moment would. The mutex is not robust, so whoever
+ * flushes the log next waits for it for ever. */
+static int
+fsync_and_die(int fd)
+{
+	(void)fd;
+	(void)kill(getpid(), SIGKILL);
+	return 0;
+}
+
+int
+test_dedup_die_in_log_flush(const char *dir)
+{
+	struct ph_dedup_options opt = { 0 };
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+	char key[64];
+
+	if (dd == NULL) {
+		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		return 1;
+	}
+	/* Records between the key below and the ones the tests deliver
+	 * ("ngn-gateway:..."), so that their leaf pages differ: see
+	 * test_dedup_wedged(). */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "m-fill:%04d", i);
+		if (ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
+				     &err) != 0) {
+			fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+			return 1;
+		}
+	}
+	if (ph_dedup_claim(dd, "a-killer", NULL, &err) != PH_CLAIM_OWNED) {
+		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		return 1;
+	}
+	db_env_set_func_fsync(fsync_and_die);
+	(void)ph_dedup_commit(dd, "a-killer", ID_B, &err);
+	fprintf(stderr, "die-in-log-flush: the commit did not flush: %s\n",
+		err.msg);
+	return 1;
+}
+
+/* Wait up to ms for child pid; on time out kill it and return -1. */
+static int
+reap_within(pid_t pid, unsigned ms)
+{
+	uint64_t end = ph_now_monotonic_us() + (uint64_t)ms * 1000;
+	int st;
+
+	while (ph_now_monotonic_us() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) :
+			       128 + WTERMSIG(st);
+		if (r < 0 && errno != EINTR)
+			return -1;
+		sleep_ms(20);
+	}
+	(void)kill(pid, SIGKILL);
+	(void)reap(pid);
+	return -1;
+}
+
+static void
+test_dedup_wedged(void)
+{
+	struct ph_dedup_options opt = { .watchdog_ms = 1000 };
+	char *dir = test_dir("wedged");
+	int ready[2], go[2], code;
+	pid_t killer, victim, after;
+
+	test_begin("dedup: a process stuck on a dead process's mutex gives up");
+	/* Enough records that the two keys below are on different leaf
+	 * pages: the victim must not meet the killer's page locks (a lock
+	 * conflict runs failchk, which notices the dead process), only the
+	 * mutex it died holding. */
+	after = fork();
+	if (after == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+		char key[64];
+		int ok = 0;
+
+		if (dd == NULL)
+			_exit(1);
+		for (int i = 0; i < 2000; i++) {
+			snprintf(key, sizeof(key), "test:m-fill:%04d", i);
+			ok |= ph_dedup_put_raw(dd, key, true, 0, time(NULL),
+					       ID_A, &err);
+		}
+		ph_dedup_close(&dd);
+		_exit(ok == 0 ? 0 : 2);
+	}
+	test_assert(reap_within(after, 60000) == 0);
+	test_assert(pipe(ready) == 0 && pipe(go) == 0);
+	victim = fork();
+	if (victim == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+		enum ph_claim r;
+		uint64_t t0;
+		int c;
+
+		close(ready[0]);
+		close(go[1]);
+		if (dd == NULL)
+			_exit(10);
+		write_byte(ready[1]);
+		(void)read_byte(go[0]);
+		t0 = ph_now_monotonic_us();
+		r = ph_dedup_claim(dd, "test:z-victim", NULL, &err);
+		if (r == PH_CLAIM_OWNED)
+			c = ph_dedup_commit(dd, "test:z-victim", ID_A, &err) < 0 ?
+			    0 : 11;
+		else
+			c = r == PH_CLAIM_ERROR ? 0 : 12;
+		t0 = ph_now_monotonic_us() - t0;
+		printf("# the stuck call gave up after %llu ms: %s\n",
+		       (unsigned long long)(t0 / 1000), err.msg);
+		if (c == 0 && (!ph_dedup_wedged() || t0 > 3000000))
+			c = 13;
+		/* Wedged: fails at once, never touches the environment. */
+		if (c == 0 && (ph_dedup_claim(dd, "test:x", NULL, &err) !=
+			       PH_CLAIM_ERROR ||
+			       strstr(err.msg, "not used in this process") ==
+			       NULL))
+			c = 14;
+		ph_dedup_close(&dd);
+		_exit(c);
+	}
+	close(go[0]);
+	close(ready[1]);
+	test_assert(read_byte(ready[0]));
+	killer = fork();
+	if (killer == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+
+		if (dd == NULL ||
+		    ph_dedup_claim(dd, "test:a-killer", NULL, &err) !=
+		    PH_CLAIM_OWNED)
+			_exit(1);
+		db_env_set_func_fsync(fsync_and_die);
+		(void)ph_dedup_commit(dd, "test:a-killer", ID_B, &err);
+		_exit(2);
+	}
+	test_assert(reap_within(killer, 20000) == 128 + SIGKILL);
+	close(go[1]);			/* the victim goes */
+	code = reap_within(victim, 20000);
+	if (code != 0)
+		printf("# the victim: %s\n", code < 0 ?
+		       "still stuck after 20 s, killed" : "failed");
+	test_assert(code == 0);
+	close(ready[0]);
+	/* Both are gone: the next process recovers and carries on. */
+	after = fork();
+	if (after == 0) {
+		struct ph_error err = { "" };
+		struct ph_dedup *dd = ph_dedup_open(dir, &opt, &err);
+
+		if (dd == NULL) {
+			child_fail("open after", &err);
+			_exit(1);
+		}
+		if (ph_dedup_claim(dd, "test:z-victim", NULL, &err) !=
+		    PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, "test:z-victim", ID_A, &err) != 0) {
+			child_fail("claim after", &err);
+			_exit(2);
+		}
+		ph_dedup_close(&dd);
+		_exit(ph_dedup_wedged() ? 3 : 0);
+	}
+	test_assert(reap_within(after, 20000) == 0);
+	test_end();
+	free(dir);
+}
+
+/* Claim and commit new keys for ms milliseconds, spread over the key
+ * range of test_dedup_count_load()'s records (n of them). */
+static int
+load_child(const char *dir, unsigned c, unsigned n, unsigned ms)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd = open_dd(dir, 0, &err);
+	uint64_t end = ph_now_monotonic_us() + (uint64_t)ms * 1000;
+	char key[64];
+
+	if (dd == NULL)
+		return 1;
+	for (unsigned i = 0; ph_now_monotonic_us() < end; i++) {
+		snprintf(key, sizeof(key), "test:count:%06u:%u:%u",
+			 (i * 7919u + c * 1000u) % n, c, i);
+		if (ph_dedup_claim(dd, key, NULL, &err) != PH_CLAIM_OWNED ||
+		    ph_dedup_commit(dd, key, ID_A, &err) != 0) {
+			child_fail("load", &err);
+			return 2;
+		}
+	}
+	ph_dedup_close(&dd);
+	return 0;
+}
+
+static void
+test_dedup_count_load(void)
+{
+	enum { CHILDREN = 3, RECORDS = 20000, LOAD_MS = 6000 };
+	struct ph_error err = { "" };
+	char *dir = test_dir("count-load");
+	struct ph_dedup *dd;
+	pid_t pids[CHILDREN];
+	char key[64];
+	long n, last = 0;
+	uint64_t t0, worst = 0;
+	int ok = 0, counts = 0;
+
+	test_begin("dedup: counting while other processes commit");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		test_end();
+		free(dir);
+		return;
+	}
+	for (int i = 0; i < RECORDS; i++) {
+		snprintf(key, sizeof(key), "test:count:%06d", i);
+		ok |= ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
+				       &err);
+	}
+	test_assert(ok == 0);
+	t0 = ph_now_monotonic_us();
+	test_assert(ph_dedup_count(dd, &err) == RECORDS);
+	printf("# counting %d records without load took %llu ms\n", RECORDS,
+	       (unsigned long long)((ph_now_monotonic_us() - t0) / 1000));
+	for (int c = 0; c < CHILDREN; c++) {
+		pids[c] = fork();
+		if (pids[c] == 0)
+			_exit(load_child(dir, (unsigned)c, RECORDS, LOAD_MS));
+	}
+	sleep_ms(200);
+	t0 = ph_now_monotonic_us();
+	while (ph_now_monotonic_us() - t0 < (LOAD_MS - 700) * 1000ull) {
+		uint64_t t1 = ph_now_monotonic_us(), took;
+
+		n = ph_dedup_count(dd, &err);
+		took = ph_now_monotonic_us() - t1;
+		worst = took > worst ? took : worst;
+		if (n < 0)
+			printf("# count failed: %s\n", err.msg);
+		test_assert(n >= last && n >= RECORDS);
+		last = n;
+		counts++;
+	}
+	for (int c = 0; c < CHILDREN; c++)
+		test_assert_idx(reap(pids[c]) == 0, c);
+	printf("# %d counts under load, the slowest took %llu ms; "
+	       "%ld records\n", counts, (unsigned long long)(worst / 1000),
+	       ph_dedup_count(dd, &err));
+	/* One transaction over every record used to start over on each
+	 * conflict: one or two counts got through in this time. */
+	test_assert(counts >= 5);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
 /* Claim and commit keys as fast as possible, reporting each commit. */
 static void PH_NORETURN
 storm_child(const char *dir, unsigned round, int fd)
@@ -1063,13 +1475,20 @@ test_dedup_purge(void)
 	/* Past the retention, but younger than the claim timeout: kept. */
 	ok |= ph_dedup_put_raw(dd, "test:d-pending", false, (long)getppid(),
 			       now - 34 * DAY, "", &err);
-	/* Past both. */
-	ok |= ph_dedup_put_raw(dd, "test:e-pending", false, (long)getppid(),
+	/* Past both, its owner dead: deleted. */
+	ok |= ph_dedup_put_raw(dd, "test:e-pending", false, (long)dead_pid(),
 			       now - 36 * DAY, "", &err);
+	/* Past both, its owner alive: kept until ten claim timeouts. */
+	ok |= ph_dedup_put_raw(dd, "test:f-pending", false, (long)getppid(),
+			       now - 36 * DAY, "", &err);
+	ok |= ph_dedup_put_raw(dd, "test:g-pending", false, (long)getppid(),
+			       now - 351 * DAY, "", &err);
 	test_assert(ok == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1332);
-	test_assert(ph_dedup_purge(dd, true, &err) == 281);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1334);
+	test_assert(ph_dedup_purge(dd, true, &err) == 282);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
+	test_assert(ph_dedup_claim(dd, "test:f-pending", NULL, &err) ==
+		    PH_CLAIM_BUSY);
 	test_assert(ph_dedup_claim(dd, "test:a-old:000", NULL, &err) ==
 		    PH_CLAIM_OWNED);
 	test_assert(ph_dedup_claim(dd, "test:c-old:029", NULL, &err) ==
@@ -1080,16 +1499,16 @@ test_dedup_purge(void)
 		    PH_CLAIM_BUSY);
 	test_assert(ph_dedup_release(dd, "test:a-old:000", &err) == 0);
 	test_assert(ph_dedup_release(dd, "test:c-old:029", &err) == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
 	test_end();
 
 	test_begin("dedup: purge runs at most hourly unless forced");
 	test_assert(ph_dedup_put_raw(dd, "test:a-old:late", true, 0,
 				     now - 31 * DAY, ID_A, &err) == 0);
 	test_assert(ph_dedup_purge(dd, false, &err) == 0);
-	test_assert(ph_dedup_count(dd, &err) == 1052);
+	test_assert(ph_dedup_count(dd, &err) == 1053);
 	test_assert(ph_dedup_purge(dd, true, &err) == 1);
-	test_assert(ph_dedup_count(dd, &err) == 1051);
+	test_assert(ph_dedup_count(dd, &err) == 1052);
 	ph_dedup_close(&dd);
 	/* A first purge needs no force. */
 	dd = ph_dedup_open(dir2, &opt, &err);
@@ -1198,6 +1617,9 @@ test_dedup(void)
 	test_dedup_race();
 	test_dedup_distinct();
 	test_dedup_crash();
+	test_dedup_records();
+	test_dedup_count_load();
+	test_dedup_wedged();
 	test_dedup_storm();
 	test_dedup_churn();
 	test_dedup_reboot();
