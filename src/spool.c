@@ -120,23 +120,27 @@ ph_spool_open_dir(int atfd, const char *name, const char *shown, bool create,
 					    strerror(errno));
 		}
 	}
+	/* Judged by the name first, so that a directory we may not even
+	 * open (another user's 0700) is reported for what it is. */
+	if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ph_error_set(err, "stat(%s) failed: %s", shown,
+				    strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return unsafe(err, "refusing %s: a symbolic link (never "
+			      "followed)", shown);
+	if ((ret = check_dir(&st, shown, err)) < 0)
+		return ret;
 	fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	if (fd < 0) {
-		int e = errno;
-
-		/* With O_DIRECTORY, Linux reports a symlink as ENOTDIR. */
-		if (e == ELOOP || (e == ENOTDIR &&
-		    fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISLNK(st.st_mode)))
-			return unsafe(err, "refusing %s: a symbolic link "
-				      "(never followed)", shown);
-		if (e == ENOTDIR)
-			return unsafe(err, "refusing %s: not a directory",
-				      shown);
+		/* ELOOP or ENOTDIR: swapped for a symlink since the stat. */
+		if (errno == ELOOP || errno == ENOTDIR)
+			return unsafe(err, "refusing %s: replaced while being "
+				      "opened", shown);
 		return ph_error_set(err, "open(%s) failed: %s", shown,
-				    strerror(e));
+				    strerror(errno));
 	}
+	/* What was opened is checked too: it may not be what was stat'ed. */
 	if (fstat(fd, &st) < 0) {
 		ret = ph_error_set(err, "fstat(%s) failed: %s", shown,
 				   strerror(errno));
