@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <json-c/json.h>
 #include "secret.h"
 #include "util.h"
@@ -17,6 +18,8 @@ struct ph_provider;
 #define PH_MAX_BODY_CEILING (64 * 1024 * 1024)	/* json-c takes an int length */
 #define PH_DEFAULT_RETENTION_DAYS 30
 #define PH_DEFAULT_JSON_DEPTH 32
+#define PH_DEFAULT_QUARANTINE_FILES 1000
+#define PH_DEFAULT_QUARANTINE_BYTES (16 * 1024 * 1024)
 
 /* Every fault found while loading, each one line naming its location,
  * e.g. "route 'ngn' (#4): key 'amount_unit': missing; must be ...". */
@@ -55,6 +58,9 @@ struct ph_config {
 	struct ph_route *routes;
 	size_t n_routes;
 	struct json_object *root;	/* keeps every route->json alive */
+	/* <spool>/quarantine/ caps (quarantine.h); max_files 0: none kept */
+	size_t quarantine_max_files;
+	uint64_t quarantine_max_bytes;
 };
 
 /* Where the configuration lives: opt_path (--config) if non-NULL, else

@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "log.h"
 #include "provider.h"
+#include "quarantine.h"
 
 #define RETRY_AFTER_S 30
 
@@ -273,6 +274,17 @@ check_transport(const struct ph_context *ctx, struct ph_request *req,
 	return status == 200 ? 0 : status;
 }
 
+/* Keep a request refused for its credentials or its body (reason) in the
+ * quarantine, after the answer is out; nothing is done for the requests
+ * that succeed. */
+static void
+quarantine(const struct ph_context *ctx, const struct ph_route *route,
+	   const struct ph_request *req, const char *reason,
+	   const struct outcome *out)
+{
+	ph_quarantine_keep(ctx->cfg, route, req, reason, out->status);
+}
+
 void
 ph_handle(struct ph_context *ctx, struct ph_request *req)
 {
@@ -310,17 +322,20 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	case PH_AUTH_BAD_REQUEST:
 		out.detail = "unparseable";
 		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		quarantine(ctx, route, req, out.detail, &out);
 		goto done;
 	case PH_AUTH_FAIL:
 	default:
 		out.name = "unauthorized";
 		respond_provider(req, route, PH_OUT_UNAUTHORIZED, &ev, &out);
+		quarantine(ctx, route, req, out.name, &out);
 		goto done;
 	}
 	out.secret_index = auth.secret_index;
 	if (ph_request_json(req, ctx->cfg->max_json_depth) != 200) {
 		out.detail = "json";
 		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		quarantine(ctx, route, req, out.detail, &out);
 		goto done;
 	}
 
