@@ -371,12 +371,23 @@ entries_free(struct entry *v, size_t n)
 	free(v);
 }
 
+/* Sizes of the entries this process saw at its last trim, sorted by name.
+ * A worker trims after every entry it writes; stat()ing each of up to
+ * quarantine_max_files entries every time would make each failing request
+ * pay for them all again. An entry's name is unique (a ULID) and its file
+ * never changes once written, so a size remembered by name stays right;
+ * names no longer listed are forgotten at the next trim. Not freed at
+ * exit: still reachable, like any process-lifetime cache. */
+static struct entry *known;
+static size_t n_known;
+
 /* The entries (regular files "*.json", not hidden) of the quarantine open
- * at qfd, oldest first. */
+ * at qfd, oldest first. Sizes come from the cache above when it has the
+ * name, else from fstatat(). */
 static int
 scan(int qfd, struct entry **v_r, size_t *n_r, struct ph_error *err)
 {
-	struct entry *v = NULL;
+	struct entry *v = NULL, *hit, key;
 	struct dirent *de;
 	size_t n = 0;
 	DIR *d;
@@ -392,17 +403,32 @@ scan(int qfd, struct entry **v_r, size_t *n_r, struct ph_error *err)
 	}
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
-		struct stat st;
 
 		if (de->d_name[0] == '.' || len < 6 ||
-		    strcmp(de->d_name + len - 5, ".json") != 0)
-			continue;
-		if (fstatat(qfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+		    strcmp(de->d_name + len - 5, ".json") != 0 ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
 			continue;
 		v = ph_xrealloc(v, (n + 1) * sizeof(*v));
 		v[n].name = ph_xstrdup(de->d_name);
-		v[n].size = (uint64_t)st.st_size;
+		v[n].size = UINT64_MAX;
+		if (de->d_type == DT_REG && n_known > 0) {
+			key.name = v[n].name;
+			hit = bsearch(&key, known, n_known, sizeof(*known),
+				      entry_cmp);
+			if (hit != NULL)
+				v[n].size = hit->size;
+		}
+		if (v[n].size == UINT64_MAX) {
+			struct stat st;
+
+			if (fstatat(qfd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode)) {
+				free(v[n].name);
+				continue;
+			}
+			v[n].size = (uint64_t)st.st_size;
+		}
 		n++;
 	}
 	closedir(d);
@@ -413,13 +439,14 @@ scan(int qfd, struct entry **v_r, size_t *n_r, struct ph_error *err)
 	return 0;
 }
 
-/* Drop the oldest entries beyond the caps. */
+/* Drop the oldest entries beyond the caps; remember the rest's sizes. */
 static int
 trim(int qfd, size_t max_files, uint64_t max_bytes, struct ph_error *err)
 {
 	struct entry *v;
 	uint64_t bytes = 0;
 	size_t n, i;
+	int ret = 0;
 
 	if (scan(qfd, &v, &n, err) < 0)
 		return -1;
@@ -429,15 +456,19 @@ trim(int qfd, size_t max_files, uint64_t max_bytes, struct ph_error *err)
 		/* Another worker trimming at the same time may have taken
 		 * it already: ENOENT is fine. */
 		if (unlinkat(qfd, v[i].name, 0) < 0 && errno != ENOENT) {
-			ph_error_set(err, "unlink(quarantine/%s) failed: %s",
-				     v[i].name, strerror(errno));
-			entries_free(v, n);
-			return -1;
+			ret = ph_error_set(err, "unlink(quarantine/%s) "
+					   "failed: %s", v[i].name,
+					   strerror(errno));
+			break;
 		}
 		bytes -= v[i].size;
+		free(v[i].name);
 	}
-	entries_free(v, n);
-	return 0;
+	entries_free(known, n_known);
+	n_known = n - i;
+	known = v;
+	memmove(known, v + i, n_known * sizeof(*v));
+	return ret;
 }
 
 int
