@@ -34,6 +34,7 @@
 static const char *const top_keys[] = {
 	"spool_dir", "state_dir", "max_body_bytes", "dedup_retention_days",
 	"max_json_depth", "routes",
+	"quarantine_max_files", "quarantine_max_bytes",
 };
 
 static void
@@ -471,6 +472,21 @@ load_routes(struct ph_config *cfg, struct json_object *root,
 		load_route(cfg, i, json_object_array_get_idx(v, i), f);
 }
 
+/* The quarantine's caps (quarantine.h). */
+static void
+load_quarantine(struct ph_config *cfg, struct json_object *root,
+		struct ph_faults *f)
+{
+	uint64_t files = PH_DEFAULT_QUARANTINE_FILES;
+	uint64_t bytes = PH_DEFAULT_QUARANTINE_BYTES;
+
+	get_uint(root, NULL, "quarantine_max_files", 0, 1000000, &files, f);
+	get_uint(root, NULL, "quarantine_max_bytes", 0, UINT64_C(1) << 40,
+		 &bytes, f);
+	cfg->quarantine_max_files = (size_t)files;
+	cfg->quarantine_max_bytes = bytes;
+}
+
 static void
 load_top(struct ph_config *cfg, struct json_object *root, struct ph_faults *f)
 {
@@ -498,6 +514,7 @@ load_top(struct ph_config *cfg, struct json_object *root, struct ph_faults *f)
 	cfg->max_body_bytes = (size_t)max_body;
 	cfg->dedup_retention_days = (unsigned)days;
 	cfg->max_json_depth = (unsigned)depth;
+	load_quarantine(cfg, root, f);
 	load_routes(cfg, root, f);
 }
 

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <json-c/json.h>
 #include "secret.h"
 #include "util.h"
@@ -20,6 +21,8 @@ struct ph_provider;
 /* A route's name begins every dedup key of its events, which the database
  * takes up to 1024 bytes long: the body-hash key must always fit. */
 #define PH_ROUTE_NAME_MAX 128
+#define PH_DEFAULT_QUARANTINE_FILES 1000
+#define PH_DEFAULT_QUARANTINE_BYTES (16 * 1024 * 1024)
 
 /* Every fault found while loading, each one line naming its location,
  * e.g. "route 'ngn' (#4): key 'amount_unit': missing; must be ...". */
@@ -58,6 +61,9 @@ struct ph_config {
 	struct ph_route *routes;
 	size_t n_routes;
 	struct json_object *root;	/* keeps every route->json alive */
+	/* <spool>/quarantine/ caps (quarantine.h); max_files 0: none kept */
+	size_t quarantine_max_files;
+	uint64_t quarantine_max_bytes;
 };
 
 /* Where the configuration lives: opt_path (--config) if non-NULL, else

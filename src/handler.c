@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "log.h"
 #include "provider.h"
+#include "quarantine.h"
 
 #define RETRY_AFTER_S 30
 
@@ -58,15 +59,16 @@ ph_context_clear(struct ph_context *ctx)
 }
 
 /* Open whatever storage is not open yet. Called per request, so a fault
- * that clears (disk space freed, permissions fixed) heals by itself. */
+ * that clears (disk space freed, permissions fixed) heals by itself.
+ * Returns 0, -1 or PH_SPOOL_UNSAFE (a spool directory refused). */
 static int
 storage_ready(struct ph_context *ctx, struct ph_error *err)
 {
-	if (ctx->spool == NULL) {
-		ctx->spool = ph_spool_open(ctx->cfg->spool_dir, err);
-		if (ctx->spool == NULL)
-			return -1;
-	}
+	int ret;
+
+	if (ctx->spool == NULL &&
+	    (ret = ph_spool_open(ctx->cfg->spool_dir, &ctx->spool, err)) < 0)
+		return ret;
 	if (ctx->dedup == NULL) {
 		struct ph_dedup_options opt = {
 			.retention_days = ctx->cfg->dedup_retention_days,
@@ -182,9 +184,26 @@ release_claim(struct ph_context *ctx, const struct ph_event *ev)
 		ph_log_error("dedup release failed: %s", err.msg);
 }
 
+/* Log a storage failure (what failed, detail for the request's line);
+ * returns ret for deliver(). */
+static int
+storage_fault(int ret, const struct ph_error *err, const char *what,
+	      const char *detail, struct outcome *out)
+{
+	if (ret == PH_SPOOL_UNSAFE) {
+		ph_log_error("misconfigured spool, answering 500: %s",
+			     err->msg);
+		out->detail = "spool-unsafe";
+	} else {
+		ph_log_error("%s: %s", what, err->msg);
+		out->detail = detail;
+	}
+	return ret;
+}
+
 /* Claim, spool, commit: the part that must be durable before a 2xx.
- * Returns the outcome for the answer, or -1 for a 503 (out->detail says
- * why; the error itself is logged here). */
+ * Returns the outcome for the answer, or -1 for a 503, or PH_SPOOL_UNSAFE
+ * for a 500 (out->detail says why; the error itself is logged here). */
 static int
 deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 {
@@ -194,11 +213,9 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	size_t len;
 	int ret;
 
-	if (storage_ready(ctx, &err) < 0) {
-		ph_log_error("storage unavailable: %s", err.msg);
-		out->detail = "storage";
-		return -1;
-	}
+	if ((ret = storage_ready(ctx, &err)) < 0)
+		return storage_fault(ret, &err, "storage unavailable",
+				     "storage", out);
 	switch (ph_dedup_claim(ctx->dedup, ev->dedup_key, known_id, &err)) {
 	case PH_CLAIM_OWNED:
 		break;
@@ -222,10 +239,9 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 			       NULL, &err);
 	free(json);
 	if (ret < 0) {
-		ph_log_error("spool write failed: %s", err.msg);
-		out->detail = "spool";
 		release_claim(ctx, ev);
-		return -1;
+		return storage_fault(ret, &err, "spool write failed", "spool",
+				     out);
 	}
 	if (ph_dedup_commit(ctx->dedup, ev->dedup_key, ev->id, &err) < 0) {
 		/* The event is in new/; a redelivery may spool it again,
@@ -257,6 +273,17 @@ check_transport(const struct ph_context *ctx, struct ph_request *req,
 		return 415;
 	status = ph_request_read_body(req, route->max_body_bytes);
 	return status == 200 ? 0 : status;
+}
+
+/* Keep a request refused for its credentials or its body (reason) in the
+ * quarantine, after the answer is out; nothing is done for the requests
+ * that succeed. */
+static void
+quarantine(const struct ph_context *ctx, const struct ph_route *route,
+	   const struct ph_request *req, const char *reason,
+	   const struct outcome *out)
+{
+	ph_quarantine_keep(ctx->cfg, route, req, reason, out->status);
 }
 
 void
@@ -296,17 +323,20 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	case PH_AUTH_BAD_REQUEST:
 		out.detail = "unparseable";
 		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		quarantine(ctx, route, req, out.detail, &out);
 		goto done;
 	case PH_AUTH_FAIL:
 	default:
 		out.name = "unauthorized";
 		respond_provider(req, route, PH_OUT_UNAUTHORIZED, &ev, &out);
+		quarantine(ctx, route, req, out.name, &out);
 		goto done;
 	}
 	out.secret_index = auth.secret_index;
 	if (ph_request_json(req, ctx->cfg->max_json_depth) != 200) {
 		out.detail = "json";
 		respond_provider(req, route, PH_OUT_BAD_REQUEST, &ev, &out);
+		quarantine(ctx, route, req, out.detail, &out);
 		goto done;
 	}
 
@@ -326,9 +356,12 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 
 	result = deliver(ctx, &ev, &out);
 	if (result < 0) {
-		out.name = "failed";
-		out.status = 503;
-		respond_error(req, 503);
+		/* A refused spool directory is the operator's to fix: 500,
+		 * as for any misconfiguration (product.md). */
+		out.name = result == PH_SPOOL_UNSAFE ? "misconfigured" :
+		    "failed";
+		out.status = result == PH_SPOOL_UNSAFE ? 500 : 503;
+		respond_error(req, out.status);
 		goto done;
 	}
 	out.name = result == PH_OUT_ACCEPTED ? "accepted" : "duplicate";

@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "privdrop.h"
+#include "quarantine.h"
 #include "responder.h"
 #include "sign.h"
 
@@ -40,6 +41,7 @@ usage(FILE *f)
 	    "       payhook --dedup-count [--config PATH]\n"
 	    "       payhook --purge [--config PATH]\n"
 	    "       payhook sign [--config PATH] ROUTE FILE [--url BASE]\n"
+	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
 	    "       payhook --version\n"
 	    "The configuration is --config, else $PAYHOOK_CONFIG, else %s.\n",
 	    ph_config_locate(NULL));
@@ -80,8 +82,9 @@ check_config(const char *path)
 	return 0;
 }
 
-/* Administrative commands run by root act as the owner of the state
- * directory, so that files they create stay usable by the responder. */
+/* Administrative commands run by root act as the owner of the directory
+ * they work in (the state directory; the spool for "quarantine"), so that
+ * files they create stay usable by the responder. */
 static int
 become_state_owner(const char *state_dir)
 {
@@ -135,6 +138,66 @@ dedup_command(const char *path, bool purge)
 	ph_dedup_close(&dd);
 	ph_config_free(&cfg);
 	return n < 0 ? 1 : 0;
+}
+
+/* "payhook quarantine list|show ID|purge [--config PATH]": the requests
+ * that reached a route but failed (quarantine.h). Run by root, it acts as
+ * the owner of the spool, whose checks it shares. */
+static int
+quarantine_command(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ph_faults faults = { 0 };
+	const char *opt_config = NULL, *path, *action;
+	struct ph_config *cfg;
+	struct ph_error err;
+	long n = 0;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+		if (c != 'c') {
+			usage(stderr);
+			return 2;
+		}
+		opt_config = optarg;
+	}
+	action = optind < argc ? argv[optind] : "";
+	if (!((strcmp(action, "list") == 0 || strcmp(action, "purge") == 0) &&
+	      argc - optind == 1) &&
+	    !(strcmp(action, "show") == 0 && argc - optind == 2)) {
+		usage(stderr);
+		return 2;
+	}
+	path = ph_config_locate(opt_config);
+	if ((cfg = ph_config_load(path, &faults)) == NULL) {
+		fprintf(stderr, "payhook: %s is invalid: run payhook "
+			"--check-config\n", path);
+		ph_faults_clear(&faults);
+		return 1;
+	}
+	if (become_state_owner(cfg->spool_dir) < 0) {
+		ph_config_free(&cfg);
+		return 1;
+	}
+	if (strcmp(action, "list") == 0) {
+		ret = ph_quarantine_list(cfg->spool_dir, stdout, &err);
+	} else if (strcmp(action, "show") == 0) {
+		ret = ph_quarantine_show(cfg->spool_dir, argv[optind + 1],
+					 stdout, &err);
+	} else {
+		ret = ph_quarantine_purge(cfg->spool_dir, &n, &err);
+		if (ret == 0)
+			printf("purged %ld quarantine entr%s\n", n,
+			       n == 1 ? "y" : "ies");
+	}
+	if (ret < 0)
+		fprintf(stderr, "payhook: %s\n", err.msg);
+	ph_config_free(&cfg);
+	return ret < 0 || fflush(stdout) != 0 ? 1 : 0;
 }
 
 /* A responder that must not serve (root, set-user-ID) still answers:
@@ -307,6 +370,8 @@ main(int argc, char **argv)
 	/* A subcommand with its own options (sign.c). */
 	if (argc > 1 && strcmp(argv[1], "sign") == 0)
 		return ph_sign_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "quarantine") == 0)
+		return quarantine_command(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt_config = optarg; break;

@@ -177,6 +177,14 @@ ngn_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
 	return ph_signed_add_header(out, s->header, hex, strlen(hex), err);
 }
 
+static const char *
+ngn_credential_header(const struct ph_route *route)
+{
+	const struct ngn_settings *s = route->adapter;
+
+	return s->header;
+}
+
 const struct ph_provider ph_provider_ngn = {
 	.name = "ngn-gateway",
 	.configure = ngn_configure,
@@ -185,4 +193,5 @@ const struct ph_provider ph_provider_ngn = {
 	.normalize = ngn_normalize,
 	.answer = NULL,
 	.sign = ngn_sign,
+	.credential_header = ngn_credential_header,
 };

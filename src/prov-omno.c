@@ -496,6 +496,14 @@ omno_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
 	return 0;
 }
 
+static const char *
+omno_credential_header(const struct ph_route *route)
+{
+	const struct omno_settings *s = route->adapter;
+
+	return s->header;
+}
+
 const struct ph_provider ph_provider_omno = {
 	.name = "omno",
 	.configure = omno_configure,
@@ -504,4 +512,5 @@ const struct ph_provider ph_provider_omno = {
 	.normalize = omno_normalize,
 	.answer = NULL,
 	.sign = omno_sign,
+	.credential_header = omno_credential_header,
 };

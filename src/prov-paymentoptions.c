@@ -263,6 +263,14 @@ po_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
 	return ph_signed_add_header(out, s->header, hex, strlen(hex), err);
 }
 
+static const char *
+po_credential_header(const struct ph_route *route)
+{
+	const struct po_settings *s = route->adapter;
+
+	return s->header;
+}
+
 const struct ph_provider ph_provider_paymentoptions = {
 	.name = "paymentoptions",
 	.configure = po_configure,
@@ -271,4 +279,5 @@ const struct ph_provider ph_provider_paymentoptions = {
 	.normalize = po_normalize,
 	.answer = NULL,
 	.sign = po_sign,
+	.credential_header = po_credential_header,
 };

@@ -78,6 +78,10 @@ struct ph_provider {
 	int (*sign)(const struct ph_route *route, const uint8_t *payload,
 		    size_t len, struct json_object *doc, struct ph_signed *out,
 		    struct ph_error *err);
+	/* The request header that carries the route's credential or
+	 * signature, whatever its configured name, so the quarantine can
+	 * redact it; NULL when there is none. NULL: none ever. */
+	const char *(*credential_header)(const struct ph_route *route);
 };
 
 /* The adapter called name, or NULL. */

@@ -5,21 +5,43 @@
  * <spool>/tmp/ files being written, <spool>/new/ complete events,
  * <spool>/cur/ claimed by a consumer, <spool>/done/ optional history.
  * Directories are 0700 and files 0600: events carry customer data.
+ *
+ * Every directory is checked, not trusted: the spool directory and each
+ * subdirectory must be a real directory (a symlink in the last component is
+ * refused, never followed), owned by the effective user and not writable by
+ * group or others. A directory failing that is a configuration fault
+ * (PH_SPOOL_UNSAFE, answered 500), unlike a storage error (-1, answered
+ * 503 and retried).
  */
 #ifndef PH_SPOOL_H
 #define PH_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include "util.h"
 
 struct ph_spool;
 
-/* Open the spool at dir, creating dir and its four subdirectories (mode
- * 0700) when missing. Keeps a descriptor of new/ for directory fsyncs.
- * Returns NULL with err filled on failure. */
-struct ph_spool *ph_spool_open(const char *dir, struct ph_error *err)
-	PH_NONNULL(1);
+/* Returned instead of -1 when a directory failed the checks above. */
+#define PH_SPOOL_UNSAFE (-2)
+
+/* Open directory name under atfd (AT_FDCWD: name is a path) without
+ * following a symlink in its last component, creating it (mode 0700) when
+ * missing and create is set; a directory created is made durable by an
+ * fsync of its parent. Then check it as above. shown names it in messages.
+ * Returns the descriptor (st_r, if non-NULL, receives its stat), or -1
+ * (storage error) or PH_SPOOL_UNSAFE with err filled. */
+int ph_spool_open_dir(int atfd, const char *name, const char *shown,
+		      bool create, struct stat *st_r, struct ph_error *err)
+	PH_NONNULL(2, 3);
+
+/* Open the spool at dir, creating dir and its four subdirectories when
+ * missing (each new entry fsynced in its parent), and checking all five.
+ * Returns 0 (*sp_r set), -1 or PH_SPOOL_UNSAFE (err filled). */
+int ph_spool_open(const char *dir, struct ph_spool **sp_r,
+		  struct ph_error *err) PH_NONNULL(1, 2);
 
 void ph_spool_close(struct ph_spool **sp);
 
@@ -28,7 +50,14 @@ void ph_spool_close(struct ph_spool **sp);
  * fsync, close, rename to new/<name>, fsync new/. On any failure the tmp
  * file is removed and -1 returned (err says which step and errno); a file
  * is in new/ only when every step succeeded. name_r, if non-NULL, receives
- * the file name (PH_SPOOL_NAME_MAX bytes). */
+ * the file name (PH_SPOOL_NAME_MAX bytes).
+ *
+ * First, the directories held open are compared (device and inode) with
+ * what the configured path names now, and checked again: a spool moved
+ * away and recreated, or deleted, is reopened (recreated) at the path, so
+ * events always go where the configuration says. That costs three
+ * lstat-like calls per delivery. Returns PH_SPOOL_UNSAFE when a directory
+ * now fails the checks. */
 #define PH_SPOOL_NAME_MAX 64
 int ph_spool_deliver(struct ph_spool *sp, const struct timeval *received,
 		     const char *id, const void *data, size_t len,

@@ -4,9 +4,10 @@
 #
 # payhook runs under memcheck for every kind of answer that takes a
 # different path through the code: an accepted ngn-gateway delivery, its
-# duplicate, 401, 400 (a validly signed body that is not JSON), 413, 404,
-# and one accepted delivery for each of the other providers (credentials
-# as in test_golden.py). Each is one CGI invocation under
+# duplicate, 401 and 400 (a validly signed body that is not JSON), each
+# of those two writing a quarantine entry, 413, 404, and one accepted
+# delivery for each of the other providers (credentials as in
+# test_golden.py). Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
 #            --error-exitcode=99 --track-fds=no --log-file=LOG
@@ -170,6 +171,8 @@ def test_valgrind_cgi_ngn(ctx):
     bad = b'{"event":"payment.success","data":'
     r = vg.cgi("signed bad JSON", cfg, 400, body=bad, headers=ngn_headers(bad))
     eq(r.body, b'{"error":"bad request"}', "400 body")
+    eq(len(os.listdir(spool.sub("quarantine"))), 2,
+       "quarantine entries of the 401 and the 400")
     big = padded_body(2048, "vg-413")
     r = vg.cgi("oversize", cfg, 413, body=big, headers=ngn_headers(big))
     eq(r.body, b'{"error":"payload too large"}', "413 body")
@@ -280,6 +283,8 @@ fastcgi.server = ( "/" => ((
         eq(r.body, b'{"error":"unauthorized"}', "401 %d body" % i)
     eq(statuses, [200] * 16 + [401] * 4, "statuses of the 20 requests")
     eq(len(spool.new()), 8, "files in new/")
+    eq(len(os.listdir(spool.sub("quarantine"))), 4,
+       "quarantine entries of the 401s")
 
     lt.stop()
     proc.send_signal(signal.SIGTERM)

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,12 @@ test_spool_layout(void)
 	test_begin("spool: open creates the four directories, mode 0700");
 	snprintf(dir, sizeof(dir), "%s/spool-layout/deeper", test_tmpdir());
 	/* A missing parent is an error, not silently created. */
-	test_assert(ph_spool_open(dir, &err) == NULL);
+	sp = NULL;
+	test_assert(ph_spool_open(dir, &sp, &err) == -1 && sp == NULL);
 	test_assert(strstr(err.msg, "mkdir(") != NULL);
 	snprintf(dir, sizeof(dir), "%s/spool-layout", test_tmpdir());
 	umask(022);
-	sp = ph_spool_open(dir, &err);
+	test_assert(ph_spool_open(dir, &sp, &err) == 0);
 	umask(077);
 	test_assert(sp != NULL);
 	for (size_t i = 0; i < 4; i++) {
@@ -79,8 +81,7 @@ test_spool_deliver(void)
 
 	test_begin("spool: deliver writes new/<stamp>-<id>.json, 0600, whole");
 	snprintf(dir, sizeof(dir), "%s/spool-deliver", test_tmpdir());
-	sp = ph_spool_open(dir, &err);
-	test_assert(sp != NULL);
+	test_assert(ph_spool_open(dir, &sp, &err) == 0);
 	umask(0);	/* the file mode must not depend on the umask */
 	test_assert(ph_spool_deliver(sp, &tv, id, data, sizeof(data) - 1,
 				     name, &err) == 0);
@@ -118,8 +119,7 @@ test_spool_failures(void)
 
 	test_begin("spool: a planted tmp name or unwritable new/ fails clean");
 	snprintf(dir, sizeof(dir), "%s/spool-fail", test_tmpdir());
-	sp = ph_spool_open(dir, &err);
-	test_assert(sp != NULL);
+	test_assert(ph_spool_open(dir, &sp, &err) == 0);
 
 	/* A symlink planted at the tmp name is neither followed nor kept
 	 * as a delivered file. */
@@ -149,10 +149,177 @@ test_spool_failures(void)
 	test_end();
 }
 
+/* Remove dir and everything in it (two levels are enough here). */
+static void
+remove_tree(const char *dir)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	test_assert(system(cmd) == 0);
+}
+
+/* A fresh spool at <tmpdir>/<name>, opened; path receives its path. */
+static struct ph_spool *
+fresh_spool(const char *name, char *path, size_t size)
+{
+	struct ph_spool *sp = NULL;
+	struct ph_error err;
+
+	snprintf(path, size, "%s/%s", test_tmpdir(), name);
+	remove_tree(path);
+	test_assert(ph_spool_open(path, &sp, &err) == 0);
+	return sp;
+}
+
+static void
+test_spool_unsafe(void)
+{
+	static const char *const subs[] = { "", "/tmp", "/new", "/cur",
+					    "/done" };
+	struct timeval tv = { .tv_sec = 1795255200, .tv_usec = 0 };
+	char dir[512], path[600], target[600];
+	struct ph_error err;
+	struct ph_spool *sp;
+
+	test_begin("spool: a symlinked, foreign or open directory is refused");
+	for (size_t i = 0; i < PH_N_ELEMENTS(subs); i++) {
+		/* Each directory replaced by a symlink to a good one: never
+		 * followed, refused by name. */
+		sp = fresh_spool("spool-unsafe", dir, sizeof(dir));
+		ph_spool_close(&sp);
+		snprintf(path, sizeof(path), "%s%s", dir, subs[i]);
+		snprintf(target, sizeof(target), "%s/spool-unsafe-target%zu",
+			 test_tmpdir(), i);
+		remove_tree(target);
+		test_assert_idx(rename(path, target) == 0, i);
+		test_assert_idx(symlink(target, path) == 0, i);
+		test_assert_idx(ph_spool_open(dir, &sp, &err) ==
+				PH_SPOOL_UNSAFE && sp == NULL, i);
+		test_assert_idx(strstr(err.msg, path) != NULL &&
+				strstr(err.msg, "symbolic link") != NULL, i);
+		unlink(path);
+		remove_tree(target);
+	}
+
+	/* Writable by group or others, at open or later. */
+	sp = fresh_spool("spool-unsafe", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/new", dir);
+	test_assert(chmod(path, 0777) == 0);
+	test_assert(ph_spool_deliver(sp, &tv, "01KAKQ7D8B000000000000000C",
+				     "x", 1, NULL, &err) == PH_SPOOL_UNSAFE);
+	test_assert(strstr(err.msg, path) != NULL &&
+		    strstr(err.msg, "mode 0777") != NULL);
+	test_assert(count_entries(path) == 0);
+	ph_spool_close(&sp);
+	test_assert(ph_spool_open(dir, &sp, &err) == PH_SPOOL_UNSAFE);
+	test_assert(chmod(path, 0720) == 0);
+	test_assert(ph_spool_open(dir, &sp, &err) == PH_SPOOL_UNSAFE);
+	test_assert(strstr(err.msg, "writable by group") != NULL);
+	test_assert(chmod(path, 0700) == 0);
+	test_assert(chmod(dir, 0707) == 0);
+	test_assert(ph_spool_open(dir, &sp, &err) == PH_SPOOL_UNSAFE);
+	test_assert(strstr(err.msg, dir) != NULL);
+	test_assert(chmod(dir, 0700) == 0);
+
+	/* A file where a directory belongs. */
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	test_assert(rmdir(path) == 0);
+	test_assert(close(creat(path, 0600)) == 0);
+	test_assert(ph_spool_open(dir, &sp, &err) == PH_SPOOL_UNSAFE);
+	test_assert(strstr(err.msg, "not a directory") != NULL);
+	test_assert(unlink(path) == 0);
+
+	/* Owned by someone else (root can make that happen). */
+	if (geteuid() == 0) {
+		snprintf(path, sizeof(path), "%s/tmp", dir);
+		test_assert(chown(path, 65534, 65534) == 0);
+		test_assert(ph_spool_open(dir, &sp, &err) == PH_SPOOL_UNSAFE);
+		test_assert(strstr(err.msg, path) != NULL &&
+			    strstr(err.msg, "owned by uid 65534") != NULL);
+		test_assert(chown(path, 0, 0) == 0);
+	}
+	test_assert(ph_spool_open(dir, &sp, &err) == 0);
+	ph_spool_close(&sp);
+	test_end();
+}
+
+/* The one file name in dir/new, or "" (into name, size bytes). */
+static void
+only_entry(const char *dir, char *name, size_t size)
+{
+	char path[600];
+	struct dirent *e;
+	DIR *d;
+
+	name[0] = '\0';
+	snprintf(path, sizeof(path), "%s/new", dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.')
+			snprintf(name, size, "%s", e->d_name);
+	}
+	closedir(d);
+}
+
+static void
+test_spool_follows_path(void)
+{
+	struct timeval tv = { .tv_sec = 1795255200, .tv_usec = 0 };
+	char dir[512], moved[600], path[700], name[PH_SPOOL_NAME_MAX];
+	char found[256];
+	struct ph_error err;
+	struct ph_spool *sp;
+
+	test_begin("spool: a spool moved away, recreated or deleted is "
+		   "followed");
+	sp = fresh_spool("spool-follow", dir, sizeof(dir));
+	snprintf(moved, sizeof(moved), "%s.old", dir);
+	remove_tree(moved);
+	test_assert(ph_spool_deliver(sp, &tv, "01KAKQ7D8B000000000000000D",
+				     "1", 1, name, &err) == 0);
+
+	/* mv spool spool.old; mkdir spool (as a restore would). */
+	test_assert(rename(dir, moved) == 0);
+	test_assert(mkdir(dir, 0700) == 0);
+	test_assert(ph_spool_deliver(sp, &tv, "01KAKQ7D8B000000000000000E",
+				     "2", 1, name, &err) == 0);
+	only_entry(dir, found, sizeof(found));
+	test_assert(strcmp(found, name) == 0);
+	snprintf(path, sizeof(path), "%s/new", moved);
+	test_assert(count_entries(path) == 1);
+
+	/* Only new/ replaced. */
+	snprintf(path, sizeof(path), "%s/new", dir);
+	snprintf(moved, sizeof(moved), "%s/new.old", dir);
+	test_assert(rename(path, moved) == 0);
+	test_assert(mkdir(path, 0700) == 0);
+	test_assert(ph_spool_deliver(sp, &tv, "01KAKQ7D8B000000000000000F",
+				     "3", 1, name, &err) == 0);
+	only_entry(dir, found, sizeof(found));
+	test_assert(strcmp(found, name) == 0);
+
+	/* rm -rf spool: recreated at the path, with its subdirectories. */
+	remove_tree(dir);
+	test_assert(ph_spool_deliver(sp, &tv, "01KAKQ7D8B000000000000000G",
+				     "4", 1, name, &err) == 0);
+	only_entry(dir, found, sizeof(found));
+	test_assert(strcmp(found, name) == 0);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	test_assert(count_entries(path) == 0);
+	ph_spool_close(&sp);
+	snprintf(moved, sizeof(moved), "%s.old", dir);
+	remove_tree(moved);
+	test_end();
+}
+
 void
 test_spool(void)
 {
 	test_spool_layout();
 	test_spool_deliver();
 	test_spool_failures();
+	test_spool_unsafe();
+	test_spool_follows_path();
 }
