@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
+#include "netacl.h"
 #include "secret.h"
 #include "util.h"
 
@@ -17,6 +18,8 @@ struct ph_provider;
 #define PH_MAX_BODY_CEILING (64 * 1024 * 1024)	/* json-c takes an int length */
 #define PH_DEFAULT_RETENTION_DAYS 30
 #define PH_DEFAULT_JSON_DEPTH 32
+#define PH_DEFAULT_READ_TIMEOUT_S 30
+#define PH_MAX_READ_TIMEOUT_S 3600
 
 /* Every fault found while loading, each one line naming its location,
  * e.g. "route 'ngn' (#4): key 'amount_unit': missing; must be ...". */
@@ -43,6 +46,8 @@ struct ph_route {
 	struct json_object *json;	/* the route's own object, for adapters */
 	void *adapter;			/* the adapter's parsed settings */
 	size_t number;			/* 1-based position in "routes" */
+	struct ph_acl allow_from;	/* "allow_from"; used if has_allow_from */
+	bool has_allow_from;		/* false: every client address */
 };
 
 struct ph_config {
@@ -55,6 +60,8 @@ struct ph_config {
 	struct ph_route *routes;
 	size_t n_routes;
 	struct json_object *root;	/* keeps every route->json alive */
+	struct ph_acl trusted_proxies;	/* whose X-Forwarded-For is believed */
+	unsigned read_timeout_s;	/* bound on reading one request body */
 };
 
 /* Where the configuration lives: opt_path (--config) if non-NULL, else
