@@ -307,8 +307,12 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	}
 	status = check_transport(ctx, req, route);
 	if (status != 0) {
-		out.detail = status == 408 ? "read-timeout" :
-		    status == 503 ? "body-cut-short" : NULL;
+		if (status == 503) {	/* retryable: not the sender's fault */
+			out.name = "failed";
+			out.detail = "body-cut-short";
+		} else if (status == 408) {
+			out.detail = "read-timeout";
+		}
 		out.status = status;
 		respond_error(req, status);
 		goto done;

@@ -260,6 +260,7 @@ def test_short_body_is_503(ctx):
     eq(r.rc, 0, "CGI exit status")
     check_answer_error(r, 503, "CGI body shorter than Content-Length")
     logs = parse_log(r.stderr)
+    eq(logs[-1][2].get("outcome"), "failed", "log outcome")
     eq(logs[-1][2].get("detail"), "body-cut-short", "log detail")
     eq(len(spool.new()), 1, "files in new/ after the short CGI body")
     eq(ctx.dedup_count(cfg), 1, "dedup records")
