@@ -71,7 +71,8 @@ int ph_request_check_length(const struct ph_request *req, size_t max);
  * sender's fault for certain (a server or proxy may have cut it), so the
  * answer lets the sender retry.
  * The time bound uses SIGALRM and ITIMER_REAL for the duration of the call
- * (the previous SIGALRM action is restored); a read interrupted by it
+ * (the previous SIGALRM action is restored, ITIMER_REAL is left disarmed,
+ * so nothing else in the process may use them); a read interrupted by it
  * fails, which is what ends a blocked libfcgi read. */
 int ph_request_read_body(struct ph_request *req, size_t max);
 

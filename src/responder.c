@@ -119,7 +119,10 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		sigset_t old;
 
 		/* Signals stay deliverable while waiting here: that is how
-		 * a stop ends the wait. */
+		 * a stop ends the wait. One that lands while libfcgi reads
+		 * the parameters (the short stretch after its accept())
+		 * makes it close the connection unanswered: the web server
+		 * answers 5xx, retryable, never a 4xx. */
 		if (FCGX_Accept_r(&r) < 0) {
 			if (!stop_requested) {
 				ph_log_error("FastCGI accept failed: %s",
