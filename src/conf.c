@@ -35,6 +35,7 @@ static const char *const top_keys[] = {
 	"spool_dir", "state_dir", "max_body_bytes", "dedup_retention_days",
 	"max_json_depth", "routes",
 	"quarantine_max_files", "quarantine_max_bytes",
+	"trusted_proxies", "read_timeout_seconds",
 };
 
 static void
@@ -191,6 +192,47 @@ get_abs_path(struct json_object *obj, const char *key, struct ph_faults *f)
 		return NULL;
 	}
 	return ph_xstrdup(s);
+}
+
+/* Optional list of CIDR strings (netacl.h) into *acl; *present says
+ * whether the key was there. An empty list is a fault: it would refuse
+ * every request, and leaving the key out is how to allow every address. */
+static void
+get_acl(struct json_object *obj, const char *where, const char *key,
+	struct ph_acl *acl, bool *present, struct ph_faults *f)
+{
+	struct ph_error err;
+	struct json_object *v;
+	char safe[64];
+	size_t n;
+
+	*present = false;
+	if (!json_object_object_get_ex(obj, key, &v))
+		return;
+	if (!json_object_is_type(v, json_type_array) ||
+	    (n = json_object_array_length(v)) == 0) {
+		key_fault(f, where, key, "must be a non-empty array of "
+			  "addresses or networks (\"192.0.2.0/24\", "
+			  "\"2001:db8::/32\")");
+		return;
+	}
+	*present = true;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_cstring(json_object_array_get_idx(v, i));
+		struct ph_cidr net;
+
+		if (s == NULL) {
+			key_fault(f, where, key, "[%zu]: must be a string", i);
+			continue;
+		}
+		if (ph_cidr_parse(s, &net, &err) < 0) {
+			key_fault(f, where, key, "[%zu] '%s': %s", i,
+				  ph_log_sanitize(s, safe, sizeof(safe)),
+				  err.msg);
+			continue;
+		}
+		ph_acl_add(acl, &net);
+	}
 }
 
 /* Routes */
@@ -440,6 +482,8 @@ load_route(struct ph_config *cfg, size_t i, struct json_object *obj,
 	get_bool(obj, where, "allow_unauthenticated",
 		 &r->allow_unauthenticated, f);
 	route_secrets(r, where, f);
+	get_acl(obj, where, "allow_from", &r->allow_from, &r->has_allow_from,
+		f);
 	/* Adapters own their extra keys; they also see the route when common
 	 * keys were faulty, so one run reports as much as possible. */
 	if (r->provider != NULL)
@@ -487,6 +531,22 @@ load_quarantine(struct ph_config *cfg, struct json_object *root,
 	cfg->quarantine_max_bytes = bytes;
 }
 
+/* The top-level keys about reading requests: read_timeout_seconds and
+ * trusted_proxies. */
+static void
+load_transport(struct ph_config *cfg, struct json_object *root,
+	       struct ph_faults *f)
+{
+	uint64_t timeout = PH_DEFAULT_READ_TIMEOUT_S;
+	bool present;
+
+	get_uint(root, NULL, "read_timeout_seconds", 1, PH_MAX_READ_TIMEOUT_S,
+		 &timeout, f);
+	cfg->read_timeout_s = (unsigned)timeout;
+	get_acl(root, NULL, "trusted_proxies", &cfg->trusted_proxies,
+		&present, f);
+}
+
 static void
 load_top(struct ph_config *cfg, struct json_object *root, struct ph_faults *f)
 {
@@ -515,6 +575,7 @@ load_top(struct ph_config *cfg, struct json_object *root, struct ph_faults *f)
 	cfg->dedup_retention_days = (unsigned)days;
 	cfg->max_json_depth = (unsigned)depth;
 	load_quarantine(cfg, root, f);
+	load_transport(cfg, root, f);
 	load_routes(cfg, root, f);
 }
 
@@ -658,6 +719,7 @@ route_free(struct ph_route *r)
 	r->n_secrets = 0;
 	ph_free(&r->name);
 	ph_free(&r->path);
+	ph_acl_clear(&r->allow_from);
 	r->json = NULL;
 }
 
@@ -676,6 +738,7 @@ ph_config_free(struct ph_config **cfgp)
 	free(cfg->file);
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
+	ph_acl_clear(&cfg->trusted_proxies);
 	free(cfg);
 	*cfgp = NULL;
 }

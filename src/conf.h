@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "netacl.h"
 #include "secret.h"
 #include "util.h"
 
@@ -23,6 +24,8 @@ struct ph_provider;
 #define PH_ROUTE_NAME_MAX 128
 #define PH_DEFAULT_QUARANTINE_FILES 1000
 #define PH_DEFAULT_QUARANTINE_BYTES (16 * 1024 * 1024)
+#define PH_DEFAULT_READ_TIMEOUT_S 30
+#define PH_MAX_READ_TIMEOUT_S 3600
 
 /* Every fault found while loading, each one line naming its location,
  * e.g. "route 'ngn' (#4): key 'amount_unit': missing; must be ...". */
@@ -49,6 +52,8 @@ struct ph_route {
 	struct json_object *json;	/* the route's own object, for adapters */
 	void *adapter;			/* the adapter's parsed settings */
 	size_t number;			/* 1-based position in "routes" */
+	struct ph_acl allow_from;	/* "allow_from"; used if has_allow_from */
+	bool has_allow_from;		/* false: every client address */
 };
 
 struct ph_config {
@@ -64,6 +69,8 @@ struct ph_config {
 	/* <spool>/quarantine/ caps (quarantine.h); max_files 0: none kept */
 	size_t quarantine_max_files;
 	uint64_t quarantine_max_bytes;
+	struct ph_acl trusted_proxies;	/* whose X-Forwarded-For is believed */
+	unsigned read_timeout_s;	/* bound on reading one request body */
 };
 
 /* Where the configuration lives: opt_path (--config) if non-NULL, else

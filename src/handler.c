@@ -2,9 +2,10 @@
  *
  * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
  *
- * Order of checks: configuration (500), route (404), method (405),
- * Content-Length (411/413, the body unread), Content-Type (415), body,
- * credentials (401), JSON (400), then claim -> spool -> commit, and only
+ * Order of checks: configuration (500), route (404), method (405), client
+ * address (403), Content-Length (411/413, the body unread), Content-Type
+ * (415), body (408 too slow, 503 cut short), credentials (401), JSON
+ * (400), then claim -> spool -> commit, and only
  * then the provider's success answer. Storage failures answer 503 with
  * Retry-After and leave no dedup record, so the provider's retry delivers.
  */
@@ -112,8 +113,10 @@ respond_error(struct ph_request *req, int status)
 	switch (status) {
 	case 400: reason = "bad request"; break;
 	case 401: reason = "unauthorized"; break;
+	case 403: reason = "forbidden"; break;
 	case 404: reason = "not found"; break;
 	case 405: reason = "method not allowed"; extra = "Allow: POST\r\n"; break;
+	case 408: reason = "request timeout"; break;
 	case 411: reason = "length required"; break;
 	case 413: reason = "payload too large"; break;
 	case 415: reason = "unsupported media type"; break;
@@ -255,7 +258,24 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	return PH_OUT_ACCEPTED;
 }
 
-/* The transport checks before the body is read. Returns 0 or a status. */
+/* Is the route open to this client (netacl.h: REMOTE_ADDR, or
+ * X-Forwarded-For behind a trusted proxy)? An unknown client is not. */
+static bool
+client_allowed(const struct ph_config *cfg, const struct ph_request *req,
+	       const struct ph_route *route)
+{
+	uint8_t addr[16];
+
+	if (!route->has_allow_from)
+		return true;
+	if (ph_client_addr(ph_request_param(req, "REMOTE_ADDR"),
+			   ph_request_header(req, "X-Forwarded-For"),
+			   &cfg->trusted_proxies, addr) < 0)
+		return false;
+	return ph_acl_match(&route->allow_from, addr);
+}
+
+/* The transport checks, and reading the body. Returns 0 or a status. */
 static int
 check_transport(const struct ph_context *ctx, struct ph_request *req,
 		const struct ph_route *route)
@@ -265,12 +285,15 @@ check_transport(const struct ph_context *ctx, struct ph_request *req,
 
 	if (strcmp(req->method, "POST") != 0)
 		return 405;
+	if (!client_allowed(ctx->cfg, req, route))
+		return 403;
 	status = ph_request_check_length(req, route->max_body_bytes);
 	if (status != 200)
 		return status;
 	ct = ph_request_param(req, "CONTENT_TYPE");
 	if (route->require_json_type && !ph_content_type_is_json(ct))
 		return 415;
+	req->read_timeout_s = ctx->cfg->read_timeout_s;
 	status = ph_request_read_body(req, route->max_body_bytes);
 	return status == 200 ? 0 : status;
 }
@@ -312,6 +335,12 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	}
 	status = check_transport(ctx, req, route);
 	if (status != 0) {
+		if (status == 503) {	/* retryable: not the sender's fault */
+			out.name = "failed";
+			out.detail = "body-cut-short";
+		} else if (status == 408) {
+			out.detail = "read-timeout";
+		}
 		out.status = status;
 		respond_error(req, status);
 		goto done;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -69,13 +70,72 @@ clear_stale_socket(const char *path, const struct sockaddr_un *sun,
 	return 0;
 }
 
+/* chmod the file open as fd (an O_PATH descriptor). fchmod() refuses
+ * O_PATH descriptors, so go through /proc/self/fd/N: the kernel resolves
+ * that link to the very inode fd holds, whatever is at the path now
+ * (glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does the same). */
+static int
+chmod_fd(int fd, mode_t mode)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return chmod(proc, mode);
+}
+
+int
+ph_listen_secure_socket(const char *path, dev_t dev, ino_t ino,
+			const struct ph_listen_options *opt,
+			struct ph_error *err)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ph_error_set(err, "open(%s, O_PATH) failed: %s", path,
+				    strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ph_error_set(err, "fstat(%s) failed: %s", path,
+			     strerror(errno));
+		goto fail;
+	}
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != dev || st.st_ino != ino) {
+		ph_error_set(err, "%s was replaced after bind (now %s): not "
+			     "changing its owner or mode", path,
+			     S_ISLNK(st.st_mode) ? "a symbolic link" :
+			     S_ISSOCK(st.st_mode) ? "another socket" :
+			     "not a socket");
+		goto fail;
+	}
+	if (opt->chown_socket &&
+	    fchownat(fd, "", opt->socket_uid, opt->socket_gid,
+		     AT_EMPTY_PATH) < 0) {
+		ph_error_set(err, "chown(%s, %lu, %lu) failed: %s", path,
+			     (unsigned long)opt->socket_uid,
+			     (unsigned long)opt->socket_gid, strerror(errno));
+		goto fail;
+	}
+	if ((st.st_mode & 07777) != opt->socket_mode &&
+	    chmod_fd(fd, opt->socket_mode) < 0) {
+		ph_error_set(err, "chmod(%s, %04o) failed: %s", path,
+			     (unsigned)opt->socket_mode, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
 static int
 open_unix(const char *path, const struct ph_listen_options *opt,
 	  struct ph_listener *l, struct ph_error *err)
 {
 	struct sockaddr_un sun;
 	struct stat st;
-	mode_t old_mask;
+	mode_t old_mask, bind_mode;
 	int fd, r;
 
 	if (path[0] != '/')
@@ -94,8 +154,12 @@ open_unix(const char *path, const struct ph_listen_options *opt,
 	if (fd < 0)
 		return ph_error_set(err, "socket(AF_UNIX) failed: %s",
 				    strerror(errno));
-	/* Nobody but us may connect before the owner and mode are final. */
-	old_mask = umask(0177);
+	/* Nobody but the intended users may connect, ever: with no owner
+	 * to change, bind creates the file with its final mode; otherwise
+	 * with the owner's bits only, until the owner is final. */
+	bind_mode = opt->chown_socket ? (opt->socket_mode & 0700) :
+	    opt->socket_mode;
+	old_mask = umask(~bind_mode & 0777);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old_mask);
 	if (r < 0) {
@@ -109,21 +173,15 @@ open_unix(const char *path, const struct ph_listen_options *opt,
 			     strerror(errno));
 		goto fail;
 	}
+	if (!S_ISSOCK(st.st_mode)) {
+		ph_error_set(err, "%s was replaced after bind", path);
+		goto fail;
+	}
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	l->unix_path = ph_xstrdup(path);
-	if (opt->chown_socket &&
-	    chown(path, opt->socket_uid, opt->socket_gid) < 0) {
-		ph_error_set(err, "chown(%s, %lu, %lu) failed: %s", path,
-			     (unsigned long)opt->socket_uid,
-			     (unsigned long)opt->socket_gid, strerror(errno));
+	if (ph_listen_secure_socket(path, l->dev, l->ino, opt, err) < 0)
 		goto fail;
-	}
-	if (chmod(path, opt->socket_mode) < 0) {
-		ph_error_set(err, "chmod(%s, %04o) failed: %s", path,
-			     (unsigned)opt->socket_mode, strerror(errno));
-		goto fail;
-	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		ph_error_set(err, "listen(%s) failed: %s", path,
 			     strerror(errno));

@@ -37,9 +37,10 @@ struct ph_listener {
 /* Open a listening stream socket for addr:
  *   unix:PATH          a unix socket; a stale socket file at PATH (no
  *                      process accepting) is replaced, anything else at
- *                      PATH is an error. Bound under umask 0177, then
- *                      chowned (if asked) and chmodded to socket_mode, so
- *                      no other user can connect in between.
+ *                      PATH is an error. Bound under a umask that gives
+ *                      socket_mode (only its owner bits if the owner is
+ *                      to change), then ph_listen_secure_socket(), so no
+ *                      other user can connect in between.
  *   HOST:PORT          TCP; HOST is a name, an IPv4 address, [IPv6] or *
  *                      (every address).
  * The socket is blocking (libfcgi's accept loop needs that) and
@@ -47,6 +48,16 @@ struct ph_listener {
 int ph_listen_open(const char *addr, const struct ph_listen_options *opt,
 		   struct ph_listener *l, struct ph_error *err)
 	PH_NONNULL(1, 2, 3);
+
+/* Give the socket file at path its final owner (if opt->chown_socket) and
+ * mode, provided it is still the socket bound as (dev, ino). It is opened
+ * with O_PATH | O_NOFOLLOW, checked, and changed through that descriptor
+ * (fchownat AT_EMPTY_PATH; chmod of /proc/self/fd/N), never by name: a
+ * symbolic link or another file planted at path after bind is refused,
+ * never followed. Returns 0 or -1. */
+int ph_listen_secure_socket(const char *path, dev_t dev, ino_t ino,
+			    const struct ph_listen_options *opt,
+			    struct ph_error *err) PH_NONNULL(1, 4);
 
 /* Close the socket and remove the unix socket file if it is still the one
  * ph_listen_open created. Safe to call twice. */

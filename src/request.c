@@ -4,11 +4,18 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "request.h"
+
+/* After the deadline the timer keeps firing at this interval, so that a
+ * read entered just after the first expiry is still interrupted. */
+#define READ_TIMER_REPEAT_US 50000
 
 void
 ph_request_init(struct ph_request *req, char **envp,
@@ -166,28 +173,99 @@ ph_request_check_length(const struct ph_request *req, size_t max)
 	return content_length(req, max, &len);
 }
 
+/* The body read's deadline: SIGALRM sets the flag and, having no
+ * SA_RESTART, makes the blocked read(2) fail with EINTR. */
+static volatile sig_atomic_t read_expired;
+
+static void
+on_read_timer(int sig)
+{
+	(void)sig;
+	read_expired = 1;
+}
+
+static int
+read_timer_arm(unsigned seconds, struct sigaction *saved)
+{
+	struct sigaction sa;
+	struct itimerval it = {
+		.it_value = { .tv_sec = (time_t)seconds },
+		.it_interval = { .tv_usec = READ_TIMER_REPEAT_US },
+	};
+
+	read_expired = 0;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_read_timer;
+	if (sigaction(SIGALRM, &sa, saved) < 0)
+		return -1;
+	if (setitimer(ITIMER_REAL, &it, NULL) < 0) {
+		sigaction(SIGALRM, saved, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+read_timer_disarm(const struct sigaction *saved)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, saved, NULL);
+}
+
+/* Read exactly want bytes into req->body. Returns 200, 408 or 503. */
+static int
+read_exactly(struct ph_request *req, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n;
+
+		if (read_expired)
+			return 408;
+		n = req->io.read(req->io.ctx, req->body + got, want - got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (read_expired)
+			return 408;
+		/* A stray signal (CGI's plain read); a libfcgi stream that
+		 * failed stays failed and returns 0 next. */
+		if (n < 0 && errno == EINTR)
+			continue;
+		return 503;
+	}
+	req->body[got] = '\0';
+	req->body_len = got;
+	return 200;
+}
+
 int
 ph_request_read_body(struct ph_request *req, size_t max)
 {
+	struct sigaction saved;
 	uint64_t want;
-	size_t got = 0;
+	bool timed;
 	int status;
 
 	status = content_length(req, max, &want);
 	if (status != 200)
 		return status;
 	req->body = ph_xmalloc((size_t)want + 1);
-	while (got < want) {
-		ssize_t n = req->io.read(req->io.ctx, req->body + got,
-					 (size_t)want - got);
-
-		if (n <= 0)
-			return 400;
-		got += (size_t)n;
-	}
-	req->body[got] = '\0';
-	req->body_len = got;
-	return 200;
+	timed = req->read_timeout_s > 0;
+	if (timed && read_timer_arm(req->read_timeout_s, &saved) < 0)
+		return 503;
+	status = read_exactly(req, (size_t)want);
+	if (timed)
+		read_timer_disarm(&saved);
+	read_expired = 0;
+	if (status != 200)
+		ph_free(&req->body);
+	return status;
 }
 
 /* JSON. json-c 0.16 in strict mode with UTF-8 validation still lets
@@ -587,6 +665,7 @@ ph_http_reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
@@ -631,6 +710,8 @@ ph_request_respond(struct ph_request *req, int status,
 	n += 2;
 	if (req->io.write(req->io.ctx, head, (size_t)n) < 0)
 		return -1;
+	if (strcmp(req->method, "HEAD") == 0)
+		return 0;
 	if (body_len > 0 && req->io.write(req->io.ctx, body, body_len) < 0)
 		return -1;
 	return 0;

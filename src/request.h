@@ -35,6 +35,7 @@ struct ph_request {
 	struct json_object *doc;	/* parsed body, owned; see ph_request_json */
 	int json_status;		/* 0 until parsed, then 200 or 400 */
 	bool answered;
+	unsigned read_timeout_s;	/* bound on reading the body; 0: none */
 };
 
 /* Set up req over envp and io; nothing is read yet. */
@@ -61,9 +62,18 @@ char *ph_request_query_param(const struct ph_request *req, const char *name);
  * 413 over max. */
 int ph_request_check_length(const struct ph_request *req, size_t max);
 
-/* Check CONTENT_LENGTH against max and read exactly that many bytes.
- * Returns an HTTP status: 200 read, 411 no length, 400 bad length or short
- * body, 413 over max (the body is not read). */
+/* Check CONTENT_LENGTH against max and read exactly that many bytes,
+ * within req->read_timeout_s seconds for the whole body (not per read: a
+ * client trickling a byte at a time is cut off too). Returns an HTTP
+ * status: 200 read; 411 no length; 400 a malformed length (the client's own
+ * framing); 413 over max (the body is not read); 408 the time ran out;
+ * 503 the body ended early or could not be read, which is never the
+ * sender's fault for certain (a server or proxy may have cut it), so the
+ * answer lets the sender retry.
+ * The time bound uses SIGALRM and ITIMER_REAL for the duration of the call
+ * (the previous SIGALRM action is restored, ITIMER_REAL is left disarmed,
+ * so nothing else in the process may use them); a read interrupted by it
+ * fails, which is what ends a blocked libfcgi read. */
 int ph_request_read_body(struct ph_request *req, size_t max);
 
 /* Parse the body with ph_json_parse_object(); cached after the first
@@ -95,7 +105,9 @@ bool ph_content_type_is_json(const char *content_type);
 
 /* Send a complete answer: Status, optional extra header lines (each ending in
  * "\r\n", may be NULL), Content-Type (omitted if NULL), Content-Length,
- * body. Returns 0 or -1 (write failed: the client went away). */
+ * body. The answer to a HEAD request has the same header lines and no
+ * body (RFC 9110 9.3.2). Returns 0 or -1 (write failed: the client went
+ * away). */
 int ph_request_respond(struct ph_request *req, int status,
 		       const char *extra_headers, const char *content_type,
 		       const void *body, size_t body_len);

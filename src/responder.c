@@ -70,6 +70,29 @@ exit_if_wedged(unsigned long served)
 	_exit(1);
 }
 
+/* Hold back the stop and reload signals while a request is in hand:
+ * delivered in the middle of reading the body, they would interrupt the
+ * read (libfcgi does not retry on EINTR) and cut an authentic webhook
+ * short. They stay pending and are delivered when the mask is restored,
+ * after the answer; the loop then sees stop_requested. */
+static void
+hold_stop_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, old);
+}
+
+static void
+release_stop_signals(const sigset_t *old)
+{
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 /* FastCGI streams. */
 
 static ssize_t
@@ -112,7 +135,13 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 	       (max_requests == 0 || served < max_requests)) {
 		struct ph_stream io = { fcgi_read, fcgi_write, &r };
 		struct ph_request req;
+		sigset_t old;
 
+		/* Signals stay deliverable while waiting here: that is how
+		 * a stop ends the wait. One that lands while libfcgi reads
+		 * the parameters (the short stretch after its accept())
+		 * makes it close the connection unanswered: the web server
+		 * answers 5xx, retryable, never a 4xx. */
 		if (FCGX_Accept_r(&r) < 0) {
 			if (!stop_requested) {
 				ph_log_error("FastCGI accept failed: %s",
@@ -121,6 +150,7 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 			}
 			break;
 		}
+		hold_stop_signals(&old);
 		ph_request_init(&req, r.envp, &io);
 		ph_handle(ctx, &req);
 		ph_request_clear(&req);
@@ -128,23 +158,20 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		served++;
 		exit_if_wedged(served);
 		ph_context_maintain(ctx);
+		release_stop_signals(&old);
 	}
 	FCGX_Free(&r, 1);
 	return ret;
 }
 
-/* CGI streams: the body on stdin, the answer on stdout. */
+/* CGI streams: the body on stdin, the answer on stdout. EINTR is passed
+ * up: the body reader retries unless its deadline has passed. */
 
 static ssize_t
 cgi_read(void *ctx, uint8_t *buf, size_t len)
 {
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n;
-	}
+	(void)ctx;
+	return read(STDIN_FILENO, buf, len);
 }
 
 static int
@@ -159,7 +186,9 @@ ph_responder_cgi(struct ph_context *ctx)
 	struct ph_stream io = { cgi_read, cgi_write, NULL };
 	struct ph_request req;
 	bool answered;
+	sigset_t old;
 
+	hold_stop_signals(&old);
 	ph_request_init(&req, environ, &io);
 	ph_handle(ctx, &req);
 	answered = req.answered;
@@ -168,5 +197,6 @@ ph_responder_cgi(struct ph_context *ctx)
 	close(STDOUT_FILENO);
 	exit_if_wedged(1);
 	ph_context_maintain(ctx);
+	release_stop_signals(&old);
 	return answered ? 0 : -1;
 }

@@ -15,13 +15,16 @@ void ph_signals_install(void);
 bool ph_stop_requested(void);
 
 /* Serve FastCGI requests on listen_fd (0: the socket the web server passed
- * as fd 0) until a stop signal or max_requests (0: unlimited).
+ * as fd 0) until a stop signal or max_requests (0: unlimited). The stop
+ * signals are blocked from accept to the end of each request, so one that
+ * arrives meanwhile takes effect after the answer.
  * Returns 0 on a clean stop, -1 if accepting failed. */
 int ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		      unsigned long max_requests);
 
 /* Serve exactly one CGI request: parameters from environ, body on stdin,
- * answer on stdout. Returns 0 (the answer was sent) or -1. */
+ * answer on stdout, with the stop signals blocked throughout. Returns 0
+ * (the answer was sent) or -1. */
 int ph_responder_cgi(struct ph_context *ctx);
 
 #endif

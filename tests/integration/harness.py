@@ -67,8 +67,10 @@ EXAMPLE = {
 ERROR_BODIES = {
     400: b'{"error":"bad request"}',
     401: b'{"error":"unauthorized"}',
+    403: b'{"error":"forbidden"}',
     404: b'{"error":"not found"}',
     405: b'{"error":"method not allowed"}',
+    408: b'{"error":"request timeout"}',
     411: b'{"error":"length required"}',
     413: b'{"error":"payload too large"}',
     415: b'{"error":"unsupported media type"}',

@@ -103,14 +103,20 @@ def test_cgi_rejections(ctx):
             cfg, body, env={"CONTENT_LENGTH": "12abc"}), 400),
         ("negative CONTENT_LENGTH", ctx.cgi_post(
             cfg, body, env={"CONTENT_LENGTH": "-1"}), 400),
+        # Retryable (issue 7): the body may have been cut in transit.
         ("short body", ctx.cgi_post(
-            cfg, body, env={"CONTENT_LENGTH": str(len(body) + 10)}), 400),
+            cfg, body, env={"CONTENT_LENGTH": str(len(body) + 10)}), 503),
+        ("HEAD", ctx.cgi(cfg, method="HEAD", omit=["CONTENT_LENGTH"]),
+         405),
         ("malformed JSON", ctx.cgi_post(cfg, b'{"event":'), 400),
         ("JSON array", ctx.cgi_post(cfg, b"[]"), 400),
         ("nesting 33 deep", ctx.cgi_post(cfg, deep_body(33, "cgi-d")), 400),
         ("bad signature", ctx.cgi_post(cfg, body, secret="nope"), 401),
     ]
     for what, r, status in cases:
+        if what == "HEAD":      # GET's header lines, no body
+            eq(r.body, b"", "HEAD: body")
+            r.body = ERROR_BODIES[405]
         check_cgi_error(r, status, what)
         ctx.assert_untouched(cfg, spool, what="after " + what)
     r = ctx.cgi_post(cfg, body)

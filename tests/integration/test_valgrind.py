@@ -183,6 +183,30 @@ def test_valgrind_cgi_ngn(ctx):
     eq(spool.tmp(), [], "files in tmp/ at the end")
 
 
+def test_valgrind_cgi_transport(ctx):
+    """The transport's answers: 403 (allowlist), accepted through a
+    trusted proxy's X-Forwarded-For, 503 for a body cut short, HEAD."""
+    vg = Valgrind(ctx)
+    cfg, spool, _state = ctx.config(
+        [ctx.route(allow_from=["192.0.2.0/24", "2001:db8::/32"])],
+        trusted_proxies=["127.0.0.1"], read_timeout_seconds=5)
+    body = body_of(ngn_payload("vg-transport"))
+    r = vg.cgi("403", cfg, 403, body=body, headers=ngn_headers(body))
+    eq(r.body, b'{"error":"forbidden"}', "403 body")
+    xff = dict(ngn_headers(body), **{"X-Forwarded-For": "192.0.2.9"})
+    accepted(vg.cgi("accepted via XFF", cfg, 200, body=body, headers=xff),
+             "accepted via XFF")
+    other = body_of(ngn_payload("vg-short"))
+    r = vg.cgi("short body", cfg, 503, body=other, headers=dict(
+        ngn_headers(other), **{"X-Forwarded-For": "192.0.2.9"}),
+        env={"CONTENT_LENGTH": str(len(other) + 10)})
+    eq(r.body, b'{"error":"service unavailable"}', "503 body")
+    r = vg.cgi("HEAD", cfg, 405, method="HEAD")
+    eq(r.body, b"", "HEAD body")
+    eq(len(spool.new()), 1, "files in new/ at the end")
+    eq(spool.tmp(), [], "files in tmp/ at the end")
+
+
 def test_valgrind_cgi_providers(ctx):
     vg = Valgrind(ctx)
     cfg, spool, _state = ctx.config(routes=fixture_routes())
