@@ -96,10 +96,12 @@ def main():
         return 1
     harness.ensure_test_user()
     bindir = None
-    if harness.IS_ROOT and subprocess.run(harness.as_test_user(
-            ["test", "-x", payhook])).returncode != 0:
+    if (harness.IS_ROOT and subprocess.run(harness.as_test_user(
+            ["test", "-x", payhook])).returncode != 0) or \
+            any(c.isspace() for c in payhook):
         # The unprivileged user cannot reach the binary (a checkout under
-        # /root, say): test a copy in a directory it can traverse.
+        # /root, say), or its path has a blank, at which lighttpd splits
+        # "bin-path": test a copy in a directory it can traverse.
         bindir = tempfile.mkdtemp(prefix="ph-it-bin-")
         os.chmod(bindir, 0o755)
         shutil.copy2(payhook, os.path.join(bindir, "payhook"))
