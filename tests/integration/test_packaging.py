@@ -165,6 +165,8 @@ def test_serve_from_private_clone(ctx):
     eq(proc.returncode, 0, "scripts/serve's exit status after SIGTERM")
     check("the demo's files stay in %s" % rundir in read_text(log),
           "scripts/serve did not say where the demo's files stay")
+    eq(len(Spool(os.path.join(rundir, "var", "spool")).new()), 1,
+       "events in the demo's spool after it stopped")
     for d, mode in modes.items():
         eq(oct(stat.S_IMODE(os.stat(d).st_mode)), oct(mode),
            "mode of %s after scripts/serve" % d)
