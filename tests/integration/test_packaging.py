@@ -4,7 +4,8 @@
 # Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
 #
 # These build payhook again (in a fresh clone, as a .deb, statically), so
-# each takes tens of seconds. The package test installs and purges the
+# each takes tens of seconds, and over a minute on a busy machine: each has
+# a time limit of its own (the function's "timeout", read by run.py). The package test installs and purges the
 # package on this machine: it runs only as root, only where no payhook
 # package, user or data directory exists yet, and leaves none behind.
 
@@ -113,12 +114,12 @@ def test_serve_from_private_clone(ctx):
     kids = []
     rundir = None
     try:
-        deadline = time.time() + 150    # it builds payhook first
+        deadline = time.time() + 240    # it builds payhook first
         while "payhook is serving on" not in read_text(log):
             check(proc.poll() is None, "scripts/serve exited %s:\n%s"
                   % (proc.returncode, read_text(log)[-3000:]))
             check(time.time() < deadline, "scripts/serve did not start in "
-                  "150 s:\n" + read_text(log)[-3000:])
+                  "240 s:\n" + read_text(log)[-3000:])
             time.sleep(0.2)
         text = read_text(log)
         kids = proc_children(proc.pid)
@@ -174,6 +175,9 @@ def test_serve_from_private_clone(ctx):
           "scripts/serve wrote var/ into the unreachable checkout")
 
 
+test_serve_from_private_clone.timeout = 300
+
+
 # ---------------------------------------------------------------- .deb
 
 def deb_preconditions():
@@ -203,7 +207,7 @@ def build_deb(ctx):
     copy_source(src)
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck noddebs parallel=2")
     # nocheck: scripts/test runs the unit tests itself.
-    run(["dpkg-buildpackage", "-us", "-uc", "-b"], "dpkg-buildpackage", 150,
+    run(["dpkg-buildpackage", "-us", "-uc", "-b"], "dpkg-buildpackage", 300,
         cwd=src, env=env)
     version = run(["dpkg-parsechangelog", "-S", "Version"], "changelog", 30,
                   cwd=src).strip()
@@ -324,6 +328,9 @@ def test_deb_package(ctx):
             shutil.rmtree(d, ignore_errors=True)
 
 
+test_deb_package.timeout = 600
+
+
 # ---------------------------------------------------------------- static
 
 def test_static_binary(ctx):
@@ -333,7 +340,7 @@ def test_static_binary(ctx):
     if not IS_ROOT:
         raise Skip("chroot needs root")
     out = run([os.path.join(REPO, "scripts", "build-static")],
-              "scripts/build-static", 170)
+              "scripts/build-static", 240)
     binary = out.splitlines()[-1]
     check(os.path.isabs(binary) and os.path.isfile(binary),
           "scripts/build-static's last line is not the binary: %r" % binary)
@@ -439,3 +446,6 @@ def test_static_binary(ctx):
         left = kill_left(kids, grace=5)
     eq(proc.returncode, 0, "payhook --listen's exit status after SIGTERM")
     eq(left, [], "workers left running")
+
+
+test_static_binary.timeout = 300
