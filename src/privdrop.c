@@ -43,6 +43,16 @@ ph_privdrop_env_allows_root(void)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
+/* getpwnam and getgrnam return NULL for "not found" with errno 0, or with
+ * ENOENT, ESRCH, EBADF or EPERM depending on the source (getpwnam(3)); a
+ * static binary with no /etc/passwd gets ENOENT. True for those. */
+static bool
+lookup_not_found(int e)
+{
+	return e == 0 || e == ENOENT || e == ESRCH || e == EBADF ||
+	    e == EPERM;
+}
+
 /* A decimal id in [0, 2^31), or -1. */
 static long
 numeric_id(const char *s)
@@ -60,6 +70,7 @@ ph_privdrop_resolve_group(const char *group, gid_t *gid_r,
 {
 	struct group *gr;
 	long id;
+	int e;
 
 	errno = 0;
 	gr = getgrnam(group);
@@ -67,11 +78,14 @@ ph_privdrop_resolve_group(const char *group, gid_t *gid_r,
 		*gid_r = gr->gr_gid;
 		return 0;
 	}
+	/* A numeric gid needs no group database: whatever the lookup's
+	 * errno, it stands. */
+	e = errno;
 	id = numeric_id(group);
 	if (id < 0) {
-		if (errno != 0)
+		if (!lookup_not_found(e))
 			return ph_error_set(err, "getgrnam(%s) failed: %s",
-					    group, strerror(errno));
+					    group, strerror(e));
 		return ph_error_set(err, "no such group: %s", group);
 	}
 	*gid_r = (gid_t)id;
@@ -84,14 +98,17 @@ ph_privdrop_resolve(const char *user, const char *group, uid_t *uid_r,
 {
 	struct passwd *pw;
 	long id;
+	int e;
 
 	errno = 0;
 	pw = getpwnam(user);
 	if (pw == NULL) {
-		if (errno != 0)
-			return ph_error_set(err, "getpwnam(%s) failed: %s",
-					    user, strerror(errno));
+		/* As for groups: a numeric uid stands without a lookup. */
+		e = errno;
 		id = numeric_id(user);
+		if (id < 0 && !lookup_not_found(e))
+			return ph_error_set(err, "getpwnam(%s) failed: %s",
+					    user, strerror(e));
 		if (id < 0)
 			return ph_error_set(err, "no such user: %s", user);
 		pw = getpwuid((uid_t)id);

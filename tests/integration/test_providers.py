@@ -832,8 +832,8 @@ def test_providers_omno_apache(ctx):
         setups.append(("apache-fcgid", "/payhook", "\n".join([
             "Define PAYHOOK_BIN %s" % ctx.payhook,
             "Define PAYHOOK_CONFIG %s" % cfg,
-            "Include %s" % os.path.join(REPO, "apache",
-                                        "payhook-fcgid.conf")])))
+            "Include \"%s\"" % os.path.join(REPO, "apache",
+                                          "payhook-fcgid.conf")])))
     n = 0
     for tag, prefix, site in setups:
         srv = Apache(ctx, tag, site).start()

@@ -496,7 +496,7 @@ def test_apache_fcgid(ctx):
     snippet = os.path.join(REPO, "apache", "payhook-fcgid.conf")
     site = "\n".join(["Define PAYHOOK_BIN %s" % ctx.payhook,
                       "Define PAYHOOK_CONFIG %s" % cfg,
-                      "Include %s" % snippet])
+                      "Include \"%s\"" % snippet])
     srv = Apache(ctx, "apache-fcgid", site).start()
     e2e(ctx, srv, cfg, spool, "/payhook", "apache-fcgid")
     kids = [p for p in descendants(srv.proc.pid)
