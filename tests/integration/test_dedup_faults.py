@@ -237,9 +237,9 @@ def test_dedup_wedged_worker(ctx):
     events = sorted((ev["dedup_key"], ev["id"])
                     for _n, _d, ev in spool.events())
     eq([k for k, _i in events],
-       ["ngn-gateway:payment.success:123456789",
-        "ngn-gateway:payment.success:wedge-1",
-        "ngn-gateway:payment.success:wedge-1"], "spooled events")
+       ["ngn:ngn-gateway:payment.success:123456789",
+        "ngn:ngn-gateway:payment.success:wedge-1",
+        "ngn:ngn-gateway:payment.success:wedge-1"], "spooled events")
     check(first in [i for _k, i in events] and ulid in [i for _k, i in events],
           "the accepted ids are spooled: %r" % events)
 
@@ -277,8 +277,8 @@ def test_dedup_wedged_listen_worker(ctx):
     # Spooled by the wedged worker before its commit hung, and again by
     # its successor: at least once, as in test_dedup_wedged_worker.
     eq(sorted(ev["dedup_key"] for _n, _d, ev in spool.events()),
-       ["ngn-gateway:payment.success:before",
-        "ngn-gateway:payment.success:wedge-1",
-        "ngn-gateway:payment.success:wedge-1"], "spooled events")
+       ["ngn:ngn-gateway:payment.success:before",
+        "ngn:ngn-gateway:payment.success:wedge-1",
+        "ngn:ngn-gateway:payment.success:wedge-1"], "spooled events")
     check("worker %d exited with status 1" % worker[0] in ph.logs(),
           "the supervisor's log line for the exit: %s" % ph.logs()[-1500:])

@@ -957,7 +957,7 @@ test_dedup_die_in_log_flush(const char *dir)
 		return 1;
 	}
 	/* Records between the key below and the ones the tests deliver
-	 * ("ngn-gateway:..."), so that their leaf pages differ: see
+	 * ("ngn:ngn-gateway:..."), so that their leaf pages differ: see
 	 * test_dedup_wedged(). */
 	for (int i = 0; i < 2000; i++) {
 		snprintf(key, sizeof(key), "m-fill:%04d", i);
