@@ -24,12 +24,17 @@ const char *const ph_event_types[] = {
 	"payment.failed",
 	"payment.cancelled",
 	"payment.expired",
+	"payment.capture_failed",
+	"payment.cancel_failed",
 	"refund.pending",
 	"refund.succeeded",
 	"refund.failed",
 	"transfer.succeeded",
 	"transfer.failed",
 	"subscription.renewed",
+	"dispute.opened",
+	"dispute.won",
+	"dispute.lost",
 	"unknown",
 	NULL
 };

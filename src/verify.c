@@ -168,3 +168,23 @@ ph_secret_equal(const struct ph_secret *secret, const void *presented,
 	ph_wipe(b, sizeof(b));
 	return eq;
 }
+
+bool
+ph_timestamp_fresh(const char *text, size_t len, unsigned tolerance_s,
+		   int64_t now, int64_t *ts_r)
+{
+	int64_t ts = 0;
+
+	if (text == NULL || len == 0 || len > 12)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		ts = ts * 10 + (text[i] - '0');
+	}
+	if (ts > now + (int64_t)tolerance_s || ts < now - (int64_t)tolerance_s)
+		return false;
+	if (ts_r != NULL)
+		*ts_r = ts;
+	return true;
+}

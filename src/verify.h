@@ -42,4 +42,17 @@ int ph_hmac_hex_match(enum ph_digest d, const struct ph_secret *secrets,
 bool ph_secret_equal(const struct ph_secret *secret, const void *presented,
 		     size_t presented_len);
 
+/* The default tolerance of signed timestamps (Stripe, Standard Webhooks,
+ * generic-hmac with timestamp_header): five minutes either way. */
+#define PH_TIMESTAMP_TOLERANCE_S 300
+
+/* A provider's signed timestamp: text (len bytes, not NUL-terminated) must
+ * be 1 to 12 ASCII digits of Unix time in seconds, and within tolerance_s
+ * of now in either direction (a timestamp from the future is as suspect as
+ * a stale one: both are replays or a wrong clock). On true, *ts_r (may be
+ * NULL) receives the value. The event's received_at stays payhook's own
+ * clock; this only decides whether to believe the signature. */
+bool ph_timestamp_fresh(const char *text, size_t len, unsigned tolerance_s,
+			int64_t now, int64_t *ts_r);
+
 #endif

@@ -190,9 +190,14 @@ test_event_types(void)
 		test_assert_idx(ph_event_type_valid(ph_event_types[n]), n);
 		n++;
 	}
-	test_assert(n == 15);
+	test_assert(n == 20);
 	test_assert(strcmp(ph_event_types[0], "payment.created") == 0);
-	test_assert(strcmp(ph_event_types[14], "unknown") == 0);
+	test_assert(strcmp(ph_event_types[19], "unknown") == 0);
+	test_assert(ph_event_type_valid("payment.capture_failed"));
+	test_assert(ph_event_type_valid("payment.cancel_failed"));
+	test_assert(ph_event_type_valid("dispute.opened"));
+	test_assert(ph_event_type_valid("dispute.won"));
+	test_assert(ph_event_type_valid("dispute.lost"));
 	test_assert(ph_event_type_valid("payment.action_required"));
 	test_assert(ph_event_type_valid("subscription.renewed"));
 	test_assert(!ph_event_type_valid("Payment.succeeded"));

@@ -288,6 +288,46 @@ test_secret_equal(void)
 	test_end();
 }
 
+static void
+test_timestamp_fresh(void)
+{
+	static const struct {
+		const char *text;
+		bool want;
+		int64_t ts;
+	} rows[] = {
+		{ "1700000000", true, 1700000000 },	/* now */
+		{ "1700000300", true, 1700000300 },	/* +300: the edge */
+		{ "1699999700", true, 1699999700 },	/* -300: the edge */
+		{ "1700000301", false, 0 },		/* from the future */
+		{ "1699999699", false, 0 },		/* stale */
+		{ "", false, 0 },
+		{ "-1700000000", false, 0 },
+		{ "+1700000000", false, 0 },
+		{ " 1700000000", false, 0 },
+		{ "1700000000 ", false, 0 },
+		{ "1700000000.5", false, 0 },
+		{ "0x65530F00", false, 0 },
+		{ "1700000000000", false, 0 },		/* 13 digits: ms */
+		{ "999999999999", false, 0 },		/* 12 digits, far */
+	};
+	int64_t ts;
+
+	test_begin("verify: signed timestamps within the tolerance");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		ts = -1;
+		test_assert_idx(ph_timestamp_fresh(rows[i].text,
+		    strlen(rows[i].text), PH_TIMESTAMP_TOLERANCE_S,
+		    1700000000, &ts) == rows[i].want, i);
+		test_assert_idx(ts == (rows[i].want ? rows[i].ts : -1), i);
+	}
+	/* the length is the caller's: text need not end there */
+	test_assert(ph_timestamp_fresh("1700000000,v1=ab", 10, 0, 1700000000,
+				       NULL));
+	test_assert(!ph_timestamp_fresh(NULL, 0, 300, 1700000000, NULL));
+	test_end();
+}
+
 void
 test_verify(void)
 {
@@ -297,4 +337,5 @@ test_verify(void)
 	test_digest_lengths();
 	test_rotation();
 	test_secret_equal();
+	test_timestamp_fresh();
 }
