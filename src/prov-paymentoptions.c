@@ -40,16 +40,6 @@ static const struct {
 	{ "void", "payment.cancelled", "payment.failed" },
 };
 
-/* "url_token": a secret reference, or a list of them so that a token can be
- * rotated while transactions made with the old URL still call back. */
-static int
-po_tokens(struct ph_route *route, struct po_settings *s,
-	  struct ph_faults *faults)
-{
-	return ph_route_secret_list(route, "url_token", &s->tokens,
-				    &s->n_tokens, faults);
-}
-
 static int
 po_configure(struct ph_route *route, struct ph_faults *faults)
 {
@@ -59,7 +49,11 @@ po_configure(struct ph_route *route, struct ph_faults *faults)
 
 	route->adapter = s;
 	ph_route_where(route, where, sizeof(where));
-	if (po_tokens(route, s, faults) < 0)
+	/* "url_token": one secret reference, or a list so that a token can
+	 * be rotated while transactions made with the old URL still call
+	 * back. */
+	if (ph_route_secret_list(route, "url_token", &s->tokens, &s->n_tokens,
+				 faults) < 0)
 		ret = -1;
 	if (ph_route_opt_string(route, "header", &s->header, faults) < 0) {
 		ret = -1;
