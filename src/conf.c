@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -38,8 +39,9 @@ static const char *const top_keys[] = {
 	"trusted_proxies", "read_timeout_seconds",
 };
 
+/* Append a formatted line to the list *lines of *count lines. */
 static void
-faults_addv(struct ph_faults *f, const char *fmt, va_list ap)
+lines_addv(char ***lines, size_t *count, const char *fmt, va_list ap)
 {
 	va_list aq;
 	char *line;
@@ -52,8 +54,8 @@ faults_addv(struct ph_faults *f, const char *fmt, va_list ap)
 		n = 0;
 	line = ph_xmalloc((size_t)n + 1);
 	vsnprintf(line, (size_t)n + 1, fmt, ap);
-	f->lines = ph_xrealloc(f->lines, (f->count + 1) * sizeof(*f->lines));
-	f->lines[f->count++] = line;
+	*lines = ph_xrealloc(*lines, (*count + 1) * sizeof(**lines));
+	(*lines)[(*count)++] = line;
 }
 
 void
@@ -62,7 +64,17 @@ ph_faults_add(struct ph_faults *f, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	faults_addv(f, fmt, ap);
+	lines_addv(&f->lines, &f->count, fmt, ap);
+	va_end(ap);
+}
+
+void
+ph_faults_warn(struct ph_faults *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lines_addv(&f->warnings, &f->n_warnings, fmt, ap);
 	va_end(ap);
 }
 
@@ -75,6 +87,10 @@ ph_faults_clear(struct ph_faults *f)
 		free(f->lines[i]);
 	ph_free(&f->lines);
 	f->count = 0;
+	for (size_t i = 0; i < f->n_warnings; i++)
+		free(f->warnings[i]);
+	ph_free(&f->warnings);
+	f->n_warnings = 0;
 }
 
 /* "WHERE: key 'KEY': MESSAGE", or "key 'KEY': MESSAGE" at the top level
@@ -266,27 +282,96 @@ ph_route_opt_string(struct ph_route *r, const char *key, const char **out,
 	return 0;
 }
 
+/* Secrets */
+
 int
-ph_route_opt_secret(struct ph_route *r, const char *key,
-		    struct ph_secret *out, struct ph_faults *faults)
+ph_config_secret(struct json_object *v, const char *label,
+		 struct ph_secret *out, struct ph_faults *faults)
 {
-	char where[WHERE_MAX];
-	struct ph_error err;
+	struct ph_error warn, err;
+	const char *ref;
+	int ret;
+
+	out->data = NULL;
+	out->len = 0;
+	if ((ref = json_cstring(v)) == NULL) {
+		ph_faults_add(faults, "%s: must be a string", label);
+		return -1;
+	}
+	ret = ph_secret_resolve(ref, out, &warn, &err);
+	if (ret < 0)
+		ph_faults_add(faults, "%s: %s", label, err.msg);
+	else if (warn.msg[0] != '\0')
+		ph_faults_warn(faults, "%s: %s", label, warn.msg);
+	/* json-c keeps the string in the tree for as long as the
+	 * configuration lives; the copy in out is the one needed. ref has
+	 * no NUL inside (json_cstring), so strlen covers it all. */
+	if (ph_secret_is_literal(ref))
+		ph_wipe((char *)ref, strlen(ref));
+	return ret;
+}
+
+int
+ph_route_secret_list(struct ph_route *r, const char *key,
+		     struct ph_secret **out, size_t *n_out,
+		     struct ph_faults *faults)
+{
+	char where[WHERE_MAX], label[WHERE_MAX + 64];
 	struct json_object *v;
-	const char *s;
+	size_t n;
+	int ret = 0;
 
 	if (!json_object_object_get_ex(r->json, key, &v))
 		return 0;
 	ph_route_where(r, where, sizeof(where));
-	if ((s = json_cstring(v)) == NULL) {
-		key_fault(faults, where, key, "must be a string");
+	if (json_cstring(v) != NULL) {
+		*out = ph_xcalloc(1, sizeof(**out));
+		*n_out = 1;
+		snprintf(label, sizeof(label), "%s: key '%s'", where, key);
+		return ph_config_secret(v, label, &(*out)[0], faults);
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		key_fault(faults, where, key,
+			  "must be a string or an array of strings");
 		return -1;
 	}
-	if (ph_secret_resolve(s, out, &err) < 0) {
-		key_fault(faults, where, key, "%s", err.msg);
+	if ((n = json_object_array_length(v)) == 0) {
+		key_fault(faults, where, key, "must list at least one secret");
 		return -1;
 	}
-	return 0;
+	*out = ph_xcalloc(n, sizeof(**out));
+	*n_out = n;
+	/* Positions count from 0, as in the JSON array; a fault never shows
+	 * the value, which may be the literal secret. */
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		const char *s = json_cstring(e);
+
+		if (s == NULL || *s == '\0') {
+			ph_faults_add(faults, "%s: %s[%zu]: must be a "
+				      "non-empty string", where, key, i);
+			ret = -1;
+			continue;
+		}
+		snprintf(label, sizeof(label), "%s: %s[%zu]", where, key, i);
+		if (ph_config_secret(e, label, &(*out)[i], faults) < 0)
+			ret = -1;
+	}
+	return ret;
+}
+
+int
+ph_route_opt_secret(struct ph_route *r, const char *key,
+		    struct ph_secret *out, struct ph_faults *faults)
+{
+	char where[WHERE_MAX], label[WHERE_MAX + 64];
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(r->json, key, &v))
+		return 0;
+	ph_route_where(r, where, sizeof(where));
+	snprintf(label, sizeof(label), "%s: key '%s'", where, key);
+	return ph_config_secret(v, label, out, faults);
 }
 
 int
@@ -411,48 +496,6 @@ route_provider(struct ph_route *r, const char *where, struct ph_faults *f)
 }
 
 static void
-route_secrets(struct ph_route *r, const char *where, struct ph_faults *f)
-{
-	struct ph_error err;
-	struct json_object *v;
-	const char *s;
-	size_t n;
-
-	if (!json_object_object_get_ex(r->json, "secrets", &v))
-		return;
-	if ((s = json_cstring(v)) != NULL) {
-		r->secrets = ph_xcalloc(1, sizeof(*r->secrets));
-		r->n_secrets = 1;
-		if (ph_secret_resolve(s, &r->secrets[0], &err) < 0)
-			key_fault(f, where, "secrets", "%s", err.msg);
-		return;
-	}
-	if (!json_object_is_type(v, json_type_array)) {
-		key_fault(f, where, "secrets",
-			  "must be a string or an array of strings");
-		return;
-	}
-	n = json_object_array_length(v);
-	if (n == 0) {
-		key_fault(f, where, "secrets", "must list at least one secret");
-		return;
-	}
-	r->secrets = ph_xcalloc(n, sizeof(*r->secrets));
-	r->n_secrets = n;
-	/* Positions count from 0, as in the JSON array; a fault never shows
-	 * the value, which may be the literal secret. */
-	for (size_t i = 0; i < n; i++) {
-		s = json_cstring(json_object_array_get_idx(v, i));
-		if (s == NULL || *s == '\0')
-			ph_faults_add(f, "%s: secrets[%zu]: must be a "
-				      "non-empty string", where, i);
-		else if (ph_secret_resolve(s, &r->secrets[i], &err) < 0)
-			ph_faults_add(f, "%s: secrets[%zu]: %s", where, i,
-				      err.msg);
-	}
-}
-
-static void
 load_route(struct ph_config *cfg, size_t i, struct json_object *obj,
 	   struct ph_faults *f)
 {
@@ -481,7 +524,8 @@ load_route(struct ph_config *cfg, size_t i, struct json_object *obj,
 		 &r->require_json_type, f);
 	get_bool(obj, where, "allow_unauthenticated",
 		 &r->allow_unauthenticated, f);
-	route_secrets(r, where, f);
+	(void)ph_route_secret_list(r, "secrets", &r->secrets, &r->n_secrets,
+				   f);
 	get_acl(obj, where, "allow_from", &r->allow_from, &r->has_allow_from,
 		f);
 	/* Adapters own their extra keys; they also see the route when common
@@ -666,15 +710,28 @@ struct ph_config *
 ph_config_load(const char *path, struct ph_faults *faults)
 {
 	struct ph_config *cfg;
-	struct ph_error err;
+	struct ph_error warn, err;
+	struct stat st;
 	char *text;
 	size_t len;
+	int mode;
 
-	if (ph_read_file(path, CONFIG_FILE_MAX, &text, &len, &err) < 0) {
+	if (ph_read_file_stat(path, CONFIG_FILE_MAX, &text, &len, &st,
+			      &err) < 0) {
 		ph_faults_add(faults, "%s", err.msg);
 		return NULL;
 	}
+	/* Whoever can write the file can add a route with a secret of their
+	 * own. Judged on the descriptor read, so it is this text's file.
+	 * The first fault is the one a responder logs: this one goes first,
+	 * and the rest of the file is still checked. */
+	if ((mode = ph_secret_file_check(path, &st, &warn, &err)) < 0)
+		ph_faults_add(faults, "%s", err.msg);
+	else if (warn.msg[0] != '\0')
+		ph_faults_warn(faults, "%s", warn.msg);
 	cfg = ph_config_load_text(path, text, len, faults);
+	if (mode < 0)
+		ph_config_free(&cfg);
 	/* Literal secrets live in the text too. */
 	ph_wipe(text, len);
 	free(text);

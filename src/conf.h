@@ -32,10 +32,18 @@ struct ph_provider;
 struct ph_faults {
 	char **lines;
 	size_t count;
+	/* Warnings: worth an operator's attention, not a reason to refuse
+	 * the configuration (a secret file readable by others). */
+	char **warnings;
+	size_t n_warnings;
 };
 
 /* Append one fault line. */
 void ph_faults_add(struct ph_faults *f, const char *fmt, ...) PH_PRINTF(2, 3);
+/* Append one warning line. */
+void ph_faults_warn(struct ph_faults *f, const char *fmt, ...)
+	PH_PRINTF(2, 3);
+/* Free the fault and the warning lines. */
 void ph_faults_clear(struct ph_faults *f);
 
 struct ph_route {
@@ -104,6 +112,25 @@ int ph_route_opt_secret(struct ph_route *r, const char *key,
 			struct ph_secret *out, struct ph_faults *faults);
 int ph_route_opt_bool(struct ph_route *r, const char *key, bool *out,
 		      struct ph_faults *faults);
+/* Resolve the secret reference held by the JSON value v (a string without
+ * NUL bytes) into out. label locates v in fault and warning lines, e.g.
+ * "route 'ngn' (#4): key 'secrets'" gives "route 'ngn' (#4): key 'secrets':
+ * environment variable X is not set". A file: secret readable by others
+ * adds a warning; writable by group or others, a fault. A literal secret is
+ * wiped from v once copied, so the parsed configuration holds no secret but
+ * the resolved ones (which ph_secret_clear() wipes). Returns 0, or -1 with
+ * a fault added. */
+int ph_config_secret(struct json_object *v, const char *label,
+		     struct ph_secret *out, struct ph_faults *faults)
+	PH_NONNULL(1, 2, 3, 4);
+/* The route's key as a list of secrets: one secret reference, or a
+ * non-empty array of them (tried in order; a list lets a secret be
+ * rotated). Fills a new array *out of *n_out secrets (free each with
+ * ph_secret_clear, then the array); both untouched when key is absent.
+ * Returns 0, or -1 with faults added (naming "key 'KEY'" or "KEY[i]"). */
+int ph_route_secret_list(struct ph_route *r, const char *key,
+			 struct ph_secret **out, size_t *n_out,
+			 struct ph_faults *faults);
 /* "where" prefix for fault messages about r: "route 'ngn' (#4)". */
 const char *ph_route_where(const struct ph_route *r, char *buf, size_t size);
 

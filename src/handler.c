@@ -39,6 +39,9 @@ ph_context_init(struct ph_context *ctx, const char *config_path)
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->config_path = config_path;
 	ctx->cfg = ph_config_load(config_path, &faults);
+	/* Once per load: at start, and again after a reload. */
+	for (size_t i = 0; i < faults.n_warnings; i++)
+		ph_log_warn("%s: %s", config_path, faults.warnings[i]);
 	if (ctx->cfg == NULL) {
 		ctx->config_fault = ph_xasprintf("%s: %s%s", config_path,
 		    faults.count > 0 ? faults.lines[0] : "invalid",

@@ -70,12 +70,16 @@ check_config(const char *path)
 	struct ph_faults faults = { 0 };
 	struct ph_config *cfg = ph_config_load(path, &faults);
 
+	/* Warnings do not change the exit status. */
+	for (size_t i = 0; i < faults.n_warnings; i++)
+		fprintf(stderr, "%s: warning: %s\n", path, faults.warnings[i]);
 	if (cfg == NULL) {
 		for (size_t i = 0; i < faults.count; i++)
 			fprintf(stderr, "%s: %s\n", path, faults.lines[i]);
 		ph_faults_clear(&faults);
 		return 1;
 	}
+	ph_faults_clear(&faults);
 	printf("%s: OK (%zu route%s)\n", path, cfg->n_routes,
 	       cfg->n_routes == 1 ? "" : "s");
 	ph_config_free(&cfg);
@@ -117,6 +121,7 @@ dedup_command(const char *path, bool purge)
 		ph_faults_clear(&faults);
 		return 1;
 	}
+	ph_faults_clear(&faults);	/* warnings: --check-config shows them */
 	if (become_state_owner(cfg->state_dir) < 0) {
 		ph_config_free(&cfg);
 		return 1;

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -108,17 +109,15 @@ static int
 auth_secret(struct json_object *auth, const char *where, const char *key,
 	    struct ph_secret *out, struct ph_faults *faults)
 {
-	struct ph_error err;
+	char label[WHERE_MAX + 64];
+	struct json_object *v;
 	const char *ref;
 
 	if (auth_required_string(auth, where, key, &ref, faults) < 0)
 		return -1;
-	if (ph_secret_resolve(ref, out, &err) < 0) {
-		ph_faults_add(faults, "%s: key 'auth.%s': %s", where, key,
-			      err.msg);
-		return -1;
-	}
-	return 0;
+	(void)json_object_object_get_ex(auth, key, &v);
+	snprintf(label, sizeof(label), "%s: key 'auth.%s'", where, key);
+	return ph_config_secret(v, label, out, faults);
 }
 
 static int

@@ -40,52 +40,6 @@ static const struct {
 	{ "void", "payment.cancelled", "payment.failed" },
 };
 
-/* "url_token": a secret reference, or a list of them so that a token can be
- * rotated while transactions made with the old URL still call back. */
-static int
-po_tokens(struct ph_route *route, struct po_settings *s, const char *where,
-	  struct ph_faults *faults)
-{
-	struct json_object *v;
-	struct ph_error err;
-	const char *ref;
-	size_t n;
-	int ret = 0;
-
-	if (!json_object_object_get_ex(route->json, "url_token", &v))
-		return 0;
-	if (json_object_is_type(v, json_type_string)) {
-		s->tokens = ph_xcalloc(1, sizeof(*s->tokens));
-		s->n_tokens = 1;
-		return ph_route_opt_secret(route, "url_token", &s->tokens[0],
-					   faults);
-	}
-	if (!json_object_is_type(v, json_type_array) ||
-	    (n = json_object_array_length(v)) == 0) {
-		ph_faults_add(faults, "%s: key 'url_token': must be a secret "
-			      "or a non-empty list of secrets", where);
-		return -1;
-	}
-	s->tokens = ph_xcalloc(n, sizeof(*s->tokens));
-	s->n_tokens = n;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(v, i);
-
-		ref = json_object_get_string(e);
-		if (!json_object_is_type(e, json_type_string) ||
-		    strlen(ref) != (size_t)json_object_get_string_len(e)) {
-			ph_faults_add(faults, "%s: url_token[%zu]: must be a "
-				      "string", where, i);
-			ret = -1;
-		} else if (ph_secret_resolve(ref, &s->tokens[i], &err) < 0) {
-			ph_faults_add(faults, "%s: url_token[%zu]: %s", where,
-				      i, err.msg);
-			ret = -1;
-		}
-	}
-	return ret;
-}
-
 static int
 po_configure(struct ph_route *route, struct ph_faults *faults)
 {
@@ -95,7 +49,11 @@ po_configure(struct ph_route *route, struct ph_faults *faults)
 
 	route->adapter = s;
 	ph_route_where(route, where, sizeof(where));
-	if (po_tokens(route, s, where, faults) < 0)
+	/* "url_token": one secret reference, or a list so that a token can
+	 * be rotated while transactions made with the old URL still call
+	 * back. */
+	if (ph_route_secret_list(route, "url_token", &s->tokens, &s->n_tokens,
+				 faults) < 0)
 		ret = -1;
 	if (ph_route_opt_string(route, "header", &s->header, faults) < 0) {
 		ret = -1;

@@ -229,6 +229,7 @@ ph_sign_main(int argc, char **argv)
 		ph_faults_clear(&faults);
 		return 1;
 	}
+	ph_faults_clear(&faults);	/* warnings: --check-config shows them */
 	route = find_route(cfg, argv[optind]);
 	if (route == NULL) {
 		fprintf(stderr, "payhook sign: %s has no route named '%s'; "

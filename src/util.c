@@ -288,8 +288,17 @@ ph_read_file(const char *path, size_t max_len, char **data_r, size_t *len_r,
 	     struct ph_error *err)
 {
 	struct stat st;
+
+	return ph_read_file_stat(path, max_len, data_r, len_r, &st, err);
+}
+
+int
+ph_read_file_stat(const char *path, size_t max_len, char **data_r,
+		  size_t *len_r, struct stat *st_r, struct ph_error *err)
+{
+	struct stat st;
 	char *buf = NULL;
-	size_t len = 0, cap;
+	size_t len = 0, cap = 0;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -340,8 +349,11 @@ ph_read_file(const char *path, size_t max_len, char **data_r, size_t *len_r,
 	buf[len] = '\0';
 	*data_r = buf;
 	*len_r = len;
+	*st_r = st;
 	return 0;
 fail:
+	if (buf != NULL)
+		ph_wipe(buf, cap);
 	free(buf);
 	close(fd);
 	return -1;

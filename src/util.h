@@ -88,4 +88,13 @@ uint64_t ph_now_monotonic_us(void);
 int ph_read_file(const char *path, size_t max_len, char **data_r,
 		 size_t *len_r, struct ph_error *err);
 
+struct stat;
+
+/* As ph_read_file, and *st_r is fstat(2) of the descriptor the bytes were
+ * read from: a check of the file's owner or mode then concerns exactly the
+ * file read, whatever is renamed over the path meanwhile. On failure the
+ * partly read buffer is wiped before it is freed (it may hold secrets). */
+int ph_read_file_stat(const char *path, size_t max_len, char **data_r,
+		      size_t *len_r, struct stat *st_r, struct ph_error *err);
+
 #endif

@@ -745,7 +745,10 @@ class Ctx:
         cfg.update(top)
         cfg["routes"] = routes if routes is not None else [self.route()]
         for r in cfg["routes"]:
-            for s in r.get("secrets", []):
+            listed = r.get("secrets", [])
+            if isinstance(listed, str):     # one secret, not a list
+                listed = [listed]
+            for s in listed:
                 if isinstance(s, str) and not s.startswith(("env:", "file:")):
                     self.secrets.add(s)
         path = self.path(name)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -56,7 +57,7 @@ write_file(const char *name, const char *data, size_t len)
 		perror(path);
 		exit(2);
 	}
-	if (fclose(fp) != 0) {
+	if (fclose(fp) != 0 || chmod(path, 0600) != 0) {
 		perror(path);
 		exit(2);
 	}
@@ -136,7 +137,7 @@ test_secret_resolve(void)
 	test_begin("conf: secret references");
 	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
 		struct ph_secret s = { (uint8_t *)1, 99 };
-		struct ph_error err = { "" };
+		struct ph_error err = { "" }, warn = { "x" };
 		int ret;
 
 		if (rows[i].ref != NULL)
@@ -144,7 +145,8 @@ test_secret_resolve(void)
 		else
 			snprintf(ref, sizeof(ref), "file:%s/%s", test_tmpdir(),
 				 rows[i].file);
-		ret = ph_secret_resolve(ref, &s, &err);
+		ret = ph_secret_resolve(ref, &s, &warn, &err);
+		test_assert_idx(warn.msg[0] == '\0', i);
 		if (rows[i].err != NULL) {
 			test_assert_idx(ret == -1, i);
 			test_assert_idx(s.data == NULL && s.len == 0, i);
@@ -175,7 +177,7 @@ static void
 test_load_valid(void)
 {
 	char text[2048], where[64];
-	struct ph_faults faults = { NULL, 0 };
+	struct ph_faults faults = { 0 };
 	const struct ph_provider *ngn = ph_provider_find("ngn-gateway");
 	struct ph_config *cfg;
 	struct ph_route *r;
@@ -286,7 +288,7 @@ test_load_bounds(void)
 
 	test_begin("conf: bounds are inclusive, defaults apply");
 	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
-		struct ph_faults faults = { NULL, 0 };
+		struct ph_faults faults = { 0 };
 		struct ph_config *cfg;
 
 		cfg = ph_config_load_text("b.json", rows[i].text,
@@ -499,7 +501,7 @@ test_load_faults(void)
 	setenv(ENV_EMPTY, "", 1);
 	unsetenv(ENV_UNSET);
 	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
-		struct ph_faults faults = { NULL, 0 };
+		struct ph_faults faults = { 0 };
 		struct ph_config *cfg;
 
 		cfg = ph_config_load_text("t.json", rows[i].text,
@@ -530,7 +532,7 @@ test_load_many_faults(void)
 		"    {\"name\": \"b\", \"path\": \"/a\", \"provider\": "
 		"\"ngn-gateway\", \"amount_unit\": \"minor\", "
 		"\"secrets\": [\"" LIT "\", \"env:" ENV_UNSET "\", 7]}] }";
-	struct ph_faults faults = { NULL, 0 };
+	struct ph_faults faults = { 0 };
 	struct ph_config *cfg;
 
 	test_begin("conf: all faults are reported, not just the first");
@@ -583,7 +585,7 @@ test_load_file(void)
 {
 	static const char text[] =
 		"{" TOP ", \"routes\": [" NGN("a", "/a") "]}\n";
-	struct ph_faults faults = { NULL, 0 };
+	struct ph_faults faults = { 0 };
 	struct ph_config *cfg;
 	char path[512];
 
@@ -654,7 +656,7 @@ test_route_helpers(void)
 		"\"nul\": \"a\\u0000b\", \"sec\": \"env:" ENV_SECRET "\", "
 		"\"badsec\": \"env:" ENV_UNSET "\", \"numsec\": 7}";
 	struct ph_route r = { .number = 7 };
-	struct ph_faults faults = { NULL, 0 };
+	struct ph_faults faults = { 0 };
 	struct ph_secret sec = { NULL, 0 };
 	const char *s = "untouched";
 	char where[64], tiny[8];
@@ -715,6 +717,198 @@ test_route_helpers(void)
 	test_end();
 }
 
+/* A file: secret and the configuration file are judged by their mode:
+ * writable by group or others is refused, readable by others warned
+ * about, each message naming the file. */
+static void
+test_secret_modes(void)
+{
+	static const struct {
+		mode_t mode;
+		const char *err;	/* substring of the error, or NULL */
+		const char *warn;	/* substring of the warning, or NULL */
+	} rows[] = {
+		{ 0600, NULL, NULL },
+		{ 0400, NULL, NULL },
+		{ 0640, NULL, NULL },
+		{ 0644, NULL, "is readable by others (mode 0644); chmod o-r" },
+		{ 0604, NULL, "is readable by others (mode 0604)" },
+		{ 0620, "is writable by group or others (mode 0620): refused",
+		  NULL },
+		{ 0602, "is writable by group or others (mode 0602)", NULL },
+		{ 0666, "is writable by group or others (mode 0666)", NULL },
+		{ 01660, "is writable by group or others (mode 1660)", NULL },
+	};
+	char path[512], ref[520];
+
+	test_begin("conf: file secrets are judged by their mode");
+	snprintf(path, sizeof(path), "%s/moded.secret", test_tmpdir());
+	snprintf(ref, sizeof(ref), "file:%s", path);
+	write_file("moded.secret", "moded-secret\n", 13);
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		struct ph_secret s = { 0 };
+		struct ph_error err = { "" }, warn = { "" };
+		int ret;
+
+		test_assert_idx(chmod(path, rows[i].mode) == 0, i);
+		ret = ph_secret_resolve(ref, &s, &warn, &err);
+		if (rows[i].err != NULL) {
+			test_assert_idx(ret == -1 && s.data == NULL, i);
+			test_assert_idx(strstr(err.msg, rows[i].err), i);
+			test_assert_idx(strstr(err.msg, path) == err.msg, i);
+			test_assert_idx(!strstr(err.msg, "moded-secret"), i);
+			continue;
+		}
+		test_assert_idx(ret == 0, i);
+		test_assert_idx(secret_is(&s, "moded-secret", 12), i);
+		if (rows[i].warn != NULL) {
+			test_assert_idx(strstr(warn.msg, rows[i].warn), i);
+			test_assert_idx(strstr(warn.msg, path) == warn.msg, i);
+		} else {
+			test_assert_idx(warn.msg[0] == '\0', i);
+		}
+		ph_secret_clear(&s);
+	}
+	test_end();
+}
+
+static void
+test_config_modes(void)
+{
+	struct ph_faults faults = { 0 };
+	struct ph_config *cfg;
+	char path[512], secret[512], text[1024], want[1200];
+
+	test_begin("conf: the configuration file and its secrets' modes");
+	snprintf(path, sizeof(path), "%s/moded.json", test_tmpdir());
+	snprintf(secret, sizeof(secret), "%s/route.secret", test_tmpdir());
+	write_file("route.secret", "route-secret\n", 13);
+	snprintf(text, sizeof(text), "{" TOP ", \"routes\": [{\"name\": \"a\", "
+		 "\"path\": \"/a\", \"provider\": \"ngn-gateway\", "
+		 "\"amount_unit\": \"minor\", \"secrets\": [\"" LIT "\", "
+		 "\"file:%s\"]}]}\n", secret);
+	write_file("moded.json", text, strlen(text));
+
+	/* Private: no fault, no warning. */
+	cfg = ph_config_load(path, &faults);
+	test_assert(cfg != NULL && faults.count == 0 &&
+		    faults.n_warnings == 0);
+	ph_config_free(&cfg);
+
+	/* Group-writable configuration: refused, its fault first. */
+	test_assert(chmod(path, 0660) == 0);
+	cfg = ph_config_load(path, &faults);
+	snprintf(want, sizeof(want), "%s is writable by group or others "
+		 "(mode 0660): refused; chmod go-w it", path);
+	test_assert(cfg == NULL && faults.count == 1 &&
+		    strcmp(faults.lines[0], want) == 0);
+	test_assert(faults.n_warnings == 0);
+	ph_faults_clear(&faults);
+
+	/* World-readable configuration: loaded, with a warning. */
+	test_assert(chmod(path, 0644) == 0);
+	cfg = ph_config_load(path, &faults);
+	snprintf(want, sizeof(want), "%s is readable by others (mode 0644); "
+		 "chmod o-r it", path);
+	test_assert(cfg != NULL && faults.count == 0);
+	test_assert(faults.n_warnings == 1 &&
+		    strcmp(faults.warnings[0], want) == 0);
+	ph_config_free(&cfg);
+	ph_faults_clear(&faults);
+	test_assert(faults.warnings == NULL && faults.n_warnings == 0);
+
+	/* A world-readable secret file: a warning located by the route. */
+	test_assert(chmod(path, 0600) == 0 && chmod(secret, 0604) == 0);
+	cfg = ph_config_load(path, &faults);
+	snprintf(want, sizeof(want), "route 'a' (#1): secrets[1]: %s is "
+		 "readable by others (mode 0604); chmod o-r it", secret);
+	test_assert(cfg != NULL && faults.count == 0);
+	test_assert(faults.n_warnings == 1 &&
+		    strcmp(faults.warnings[0], want) == 0);
+	if (cfg != NULL)
+		test_assert(secret_is(&cfg->routes[0].secrets[1],
+				      "route-secret", 12));
+	ph_config_free(&cfg);
+	ph_faults_clear(&faults);
+
+	/* A group-writable secret file: a fault located by the route. */
+	test_assert(chmod(secret, 0620) == 0);
+	cfg = ph_config_load(path, &faults);
+	snprintf(want, sizeof(want), "route 'a' (#1): secrets[1]: %s is "
+		 "writable by group or others (mode 0620): refused; chmod go-w "
+		 "it", secret);
+	test_assert(cfg == NULL && faults.count == 1 &&
+		    strcmp(faults.lines[0], want) == 0);
+	test_assert(!faults_have(&faults, LIT) &&
+		    !faults_have(&faults, "route-secret"));
+	ph_faults_clear(&faults);
+	test_end();
+}
+
+/* True if the serialized tree holds s anywhere. */
+static bool
+tree_has(struct json_object *root, const char *s)
+{
+	return strstr(json_object_to_json_string_ext(root,
+		      JSON_C_TO_STRING_PLAIN), s) != NULL;
+}
+
+/* Literal secrets leave the parsed tree once copied; references stay. */
+static void
+test_literal_wipe(void)
+{
+	static const char text[] = "{" TOP ", \"routes\": ["
+		"{\"name\": \"a\", \"path\": \"/a\", \"provider\": \"ngn-gateway\","
+		" \"amount_unit\": \"minor\", \"secrets\": [\"lit-ngn-1\","
+		" \"env:" ENV_SECRET "\", \"lit-ngn-2\"]},"
+		"{\"name\": \"b\", \"path\": \"/b\", \"provider\": \"omno\","
+		" \"auth\": {\"type\": \"basic\", \"user\": \"omno-user\","
+		" \"password\": \"lit-omno-pw\"}},"
+		"{\"name\": \"c\", \"path\": \"/c\", \"provider\": \"omno\","
+		" \"auth\": {\"type\": \"hmac-sha256\", \"secret\": \"lit-omno-h\"}},"
+		"{\"name\": \"d\", \"path\": \"/d\", \"provider\": \"paymentoptions\","
+		" \"url_token\": [\"lit-po-1\", \"lit-po-2\"], \"header\": \"X-S\","
+		" \"secrets\": \"lit-po-h\"},"
+		"{\"name\": \"e\", \"path\": \"/e\", \"provider\": \"ompay\","
+		" \"secrets\": \"lit-ompay\"}]}";
+	static const char *const literals[] = {
+		"lit-ngn-1", "lit-ngn-2", "lit-omno-pw", "lit-omno-h",
+		"lit-po-1", "lit-po-2", "lit-po-h", "lit-ompay",
+	};
+	struct ph_faults faults = { 0 };
+	struct ph_config *cfg;
+	struct json_object *v;
+
+	test_begin("conf: literal secrets are wiped from the parsed file");
+	cfg = ph_config_load_text("wipe.json", text, strlen(text), &faults);
+	test_assert(cfg != NULL && faults.count == 0);
+	if (cfg == NULL) {
+		faults_print(&faults);
+		ph_faults_clear(&faults);
+		test_end();
+		return;
+	}
+	for (size_t i = 0; i < PH_N_ELEMENTS(literals); i++)
+		test_assert_idx(!tree_has(cfg->root, literals[i]), i);
+	/* References and other strings are left as they were. */
+	test_assert(tree_has(cfg->root, "\"env:" ENV_SECRET "\""));
+	test_assert(tree_has(cfg->root, "\"omno-user\""));
+	/* Wiped in place: same length, zero bytes. */
+	v = json_object_array_get_idx(json_object_object_get(
+		cfg->routes[0].json, "secrets"), 0);
+	test_assert(json_object_get_string_len(v) == 9 &&
+		    memcmp(json_object_get_string(v), "\0\0\0\0\0\0\0\0\0",
+			   9) == 0);
+	/* The resolved copies are intact. */
+	test_assert(secret_is(&cfg->routes[0].secrets[0], "lit-ngn-1", 9));
+	test_assert(secret_is(&cfg->routes[0].secrets[1], "env-secret", 10));
+	test_assert(secret_is(&cfg->routes[0].secrets[2], "lit-ngn-2", 9));
+	test_assert(secret_is(&cfg->routes[3].secrets[0], "lit-po-h", 8));
+	ph_config_free(&cfg);
+	ph_faults_clear(&faults);
+	test_end();
+}
+
 void
 test_conf(void)
 {
@@ -729,4 +923,7 @@ test_conf(void)
 	test_load_file();
 	test_locate();
 	test_route_helpers();
+	test_secret_modes();
+	test_config_modes();
+	test_literal_wipe();
 }

@@ -280,7 +280,7 @@ test_netacl_conf(void)
 
 	test_begin("netacl: configuration keys");
 	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
-		struct ph_faults faults = { NULL, 0 };
+		struct ph_faults faults = { 0 };
 		struct ph_config *cfg;
 
 		cfg = ph_config_load_text("t.json", rows[i].text,
