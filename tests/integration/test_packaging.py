@@ -276,7 +276,12 @@ def test_deb_package(ctx):
         out = run(["/usr/sbin/payhook", "--check-config", "--config",
                    EXAMPLE_CONFIG], "payhook --check-config", 30,
                   env=dict(EXAMPLE_ENV, PATH="/usr/bin:/bin"))
-        eq(out, "%s: OK (4 routes)\n" % EXAMPLE_CONFIG, "--check-config")
+        # The example is a documentation file, readable by all (0644): a
+        # live configuration should not be, and --check-config says so.
+        eq(out, "%s: warning: %s is readable by others (mode 0644); chmod "
+           "o-r it\n%s: OK (4 routes)\n"
+           % (EXAMPLE_CONFIG, EXAMPLE_CONFIG, EXAMPLE_CONFIG),
+           "--check-config")
 
         # A CGI delivery through the installed binary, as payhook, with the
         # example configuration: the event lands in /var/spool/payhook.
