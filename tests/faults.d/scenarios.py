@@ -332,8 +332,8 @@ def dup_storm(ctx, fig, scale):
     fig.expect(not other, "%d answers were neither 2xx nor 503: %r"
                % (len(other), other[:3]))
     fig.expect(not not_one, "%d events do not have exactly one file in "
-               "new/: %r" % (len(not_one), [(t, final.by_txn.get(t))
-                                            for t in not_one[:3]]))
+               "new/ (event, files): %r" % (len(not_one), [
+                   (t, len(final.by_txn.get(t, []))) for t in not_one[:5]]))
     fig.expect(not twice_acc, "events answered \"accepted\" more than "
                "once: %r" % twice_acc[:3])
     fig.expect(not mismatch, "%d 2xx answers name an id that is not the "
