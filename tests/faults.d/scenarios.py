@@ -34,7 +34,7 @@ from test_servers import Standalone
 # more), so that the others cannot pass by waiting for it. --answer-bound
 # sets it.
 ANSWER_BOUND = 15.0
-HOLD_EXTRA_S = 2.0
+HOLD_EXTRA_S = 1.0
 REQUEST_TIMEOUT = 10.0          # elsewhere: no request may take longer
 FASTCGI_OPTIONS = '\n    "disable-time" => 0,'
 
@@ -409,9 +409,12 @@ def spool_replaced(ctx, fig, scale):
     sleep_while(load, 1.5 * scale)
     t_mv = time.time()
     os.rename(spool.path, old)
-    ctx.mkdir(spool.path)
-    for sub in ("tmp", "new", "cur", "done"):
-        ctx.mkdir(spool.sub(sub))
+    # As a restore would; payhook may have recreated some of it already.
+    for d in [spool.path] + [spool.sub(x) for x in ("tmp", "new", "cur",
+                                                     "done")]:
+        os.makedirs(d, 0o700, exist_ok=True)
+        os.chmod(d, 0o700)
+        ctx.own(d)
     t_new = time.time()
     sleep_while(load, 2.0 * scale)
     # Delete it as rm -rf would, while payhook may still write into it;
@@ -471,46 +474,61 @@ def spool_replaced(ctx, fig, scale):
 
 # ---------------------------------------------------------------- 6
 
+# System calls a worker is seen in, by x86-64 number (others by number).
+SYSCALLS = {0: "read", 1: "write", 17: "pread64", 18: "pwrite64",
+            74: "fsync", 75: "fdatasync", 202: "futex", 73: "flock"}
+LOG_SYNC = ("fdatasync", "fsync", "write", "pwrite64")
+
+
 def where(pid, dirs):
-    """What a process is doing: "db" in a system call on a file of the
-    state directory, "spool" on one of the spool, "socket" on a socket
-    (waiting for a request, reading one), "running" or "other"."""
+    """(what, detail): what a process is doing: "db" in a system call on
+    a file of the state directory, "spool" on one of the spool, "socket"
+    on a socket (waiting for a request, reading one), "running" or
+    "other"; detail is "syscall:file" for a call on a file."""
     try:
         with open("/proc/%d/syscall" % pid) as f:
             fields = f.read().split()
     except OSError:
-        return "gone"
+        return "gone", ""
     if not fields or fields[0] == "running":
-        return "running"
+        return "running", ""
+    call = SYSCALLS.get(int(fields[0]), fields[0]) \
+        if fields[0].isdigit() else fields[0]
     if len(fields) < 2:
-        return "other"
+        return "other", call
     try:
         fd = int(fields[1], 16)
         target = os.readlink("/proc/%d/fd/%d" % (pid, fd))
     except (ValueError, OSError):
-        return "other"
+        return "other", call
     if target.startswith("socket:"):
-        return "socket"
+        return "socket", call
     for name, d in dirs.items():
         if target.startswith(d + "/"):
-            return name
-    return "other"
+            return name, "%s:%s" % (call, os.path.basename(target))
+    return "other", call
 
 
 def find_victim(pids, dirs, seconds):
-    """A worker inside a database call (a system call on a state file),
-    else one at least mid-request; (pid, where) or (None, None)."""
+    """A worker inside a database call, best one writing or syncing the
+    write-ahead log (it then holds the log's mutexes), else one at least
+    mid-request; (pid, what, detail) or (None, None, None)."""
     end = time.time() + seconds
-    fallback = None
+    db = fallback = None
     while time.time() < end:
         for pid in pids:
-            w = where(pid, dirs)
-            if w == "db":
-                return pid, w
+            w, detail = where(pid, dirs)
+            if w == "db" and detail.startswith(LOG_SYNC) and \
+                    ":log." in detail:
+                return pid, w, detail
+            if w == "db" and db is None:
+                db = (pid, w, detail)
             if w in ("spool", "running") and fallback is None:
-                fallback = (pid, w)
+                fallback = (pid, w, detail)
+        if db and time.time() > end - seconds / 2:
+            return db
         time.sleep(0.001)
-    return fallback or (None, None)
+    return db or fallback or (None, None, None)
 
 
 def stopped_worker(ctx, fig, scale):
@@ -529,27 +547,28 @@ def stopped_worker(ctx, fig, scale):
     hold = ANSWER_BOUND + HOLD_EXTRA_S
     # The client waits past the kill, to tell "late" from "never".
     send = fcgi_send(sock, hold + 3)
-    rounds = max(1, int(scale))
+    rounds = int(2 * scale)
     load = Load(send, "stop", senders=4,
                 seconds=rounds * (hold + 10) + 30, backoff=0.05).start()
     dirs = {"db": os.path.realpath(state),
             "spool": os.path.realpath(spool.path)}
-    in_db, victims, unreplaced = 0, [], 0
+    in_db, victims, unreplaced, stopped_in = 0, [], 0, []
     for _r in range(rounds):
         sleep_while(load, 1.0)
-        pid, w = find_victim(ph.worker_pids(), dirs, 3.0)
+        pid, w, detail = find_victim(ph.worker_pids(), dirs, 3.0)
         if pid is None:
             continue
         os.kill(pid, signal.SIGSTOP)
         victims.append(pid)
         in_db += w == "db"
+        stopped_in.append(detail or w)
         sleep_while(load, hold)
         os.kill(pid, signal.SIGKILL)
         try:
             ph.wait_workers(3, exclude=[pid])
         except Exception:
             unreplaced += 1
-        sleep_while(load, 1.5)
+        sleep_while(load, 1.0)
     shots = load.stop(grace=hold + 10)
     n = kinds(shots)
     answered = [s for s in shots if s.status is not None]
@@ -559,6 +578,9 @@ def stopped_worker(ctx, fig, scale):
             max_latency=max([s.latency for s in answered] or [0.0]),
             **{"503s": n["503"]})
     fig.add(late=len(late), dropped=n["none"], hung=n["hung"])
+    ctx.log("stopped-worker: workers stopped in %s; requests dropped: %s"
+            % (", ".join(stopped_in),
+               ", ".join(s.txn for s in shots if s.kind == "none")))
     fig.expect(len(victims) == rounds, "only %d of %d rounds found a "
                "worker mid-request" % (len(victims), rounds))
     fig.expect(not late, "%d requests were answered only after %.0f s "
