@@ -177,16 +177,18 @@ class Load:
     """Sender threads posting events <prefix>-<n> with send(txn, body,
     signature) until stop(), the deadline or max_events. A sender pauses
     backoff seconds after an answer that is not 2xx (as a provider backs
-    off); pause() and resume() hold every sender between requests."""
+    off), pace seconds after the others; pause() and resume() hold every
+    sender between requests."""
 
     def __init__(self, send, prefix, senders, seconds, max_events=100000,
-                 backoff=0.02):
+                 backoff=0.02, pace=0.0):
         self.send = send
         self.prefix = prefix
         self.senders = senders
         self.deadline = time.time() + seconds
         self.max_events = max_events
         self.backoff = backoff
+        self.pace = pace
         self.shots = []
         self.lock = threading.Lock()
         self.next = 0
@@ -215,6 +217,8 @@ class Load:
                 self.shots.append(shot)
             if not shot.acked and self.backoff:
                 self.stopping.wait(self.backoff)
+            elif self.pace:
+                self.stopping.wait(self.pace)
 
     def start(self):
         for _ in range(self.senders):
