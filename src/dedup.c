@@ -79,6 +79,10 @@
  * and detector still guard waits we do not control (DB->open).
  */
 #define LOCK_WAIT_US		5000000
+/* However little is left of the caller's deadline (ph_dedup_set_deadline),
+ * an operation retries conflicts this long: a release after a commit that
+ * ran out of time still gets its chance. */
+#define LOCK_WAIT_MIN_US	500000
 #define FAILCHK_US		500000
 #define LOCK_TIMEOUT_US		1000000
 #define TXN_TIMEOUT_US		5000000
@@ -153,6 +157,7 @@ struct ph_dedup {
 	DB *db;
 	DB_ENV *opening;		/* env_open_once()'s, while it runs */
 	pid_t pid;			/* the opener: not fork-safe */
+	uint64_t deadline_us;		/* ph_dedup_set_deadline(), 0: none */
 	/* Random per handle: tells this handle's pending records from those
 	 * of an earlier process that had the same pid. */
 	uint64_t token;
@@ -1059,6 +1064,20 @@ checkpoint(struct ph_dedup *dd)
  * reopens the environment, then retries, once per call. fn must therefore
  * be repeatable: it resets whatever it reports through arg.
  */
+/* When a run of conflicts that began at first gives up: LOCK_WAIT_US
+ * later, or at the caller's deadline if that is sooner, but never before
+ * LOCK_WAIT_MIN_US. */
+static uint64_t
+conflict_limit(const struct ph_dedup *dd, uint64_t first)
+{
+	uint64_t limit = first + LOCK_WAIT_US;
+
+	if (dd->deadline_us != 0 && dd->deadline_us < limit)
+		limit = dd->deadline_us > first + LOCK_WAIT_MIN_US ?
+			dd->deadline_us : first + LOCK_WAIT_MIN_US;
+	return limit;
+}
+
 static int
 run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 	struct ph_error *err)
@@ -1100,12 +1119,13 @@ run_txn(struct ph_dedup *dd, txn_fn fn, void *arg, u_int32_t commit_flags,
 			now = ph_now_monotonic_us();
 			if (first == 0)
 				first = last_check = now;
-			if (now - first >= LOCK_WAIT_US)
+			if (now >= conflict_limit(dd, first))
 				return ph_error_set(err, "%s(%s) failed: %s "
-						    "for %u ms", what,
+						    "for %llu ms", what,
 						    dd->db_path,
 						    db_strerror(ret),
-						    LOCK_WAIT_US / 1000);
+						    (unsigned long long)
+						    ((now - first) / 1000));
 			ret = 0;
 			if (now - last_check >= FAILCHK_US) {
 				last_check = now;
@@ -1365,6 +1385,8 @@ claim_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	c.timeout_s = dd->opt.claim_timeout_s;
 	deadline = ph_now_monotonic_us() + (uint64_t)dd->opt.claim_wait_ms *
 		   1000;
+	if (dd->deadline_us != 0 && dd->deadline_us < deadline)
+		deadline = dd->deadline_us;
 	for (;;) {
 		c.now = now_s();
 		/* A lost pending record (power cut) is harmless: no sync. */
@@ -1384,14 +1406,19 @@ claim_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 		now = ph_now_monotonic_us();
 		if (now >= deadline) {
 			ph_error_set(err, "dedup key still pending in process "
-				     "%lu after %u ms", (unsigned long)c.owner,
-				     dd->opt.claim_wait_ms);
+				     "%lu: gave up waiting", (unsigned long)c.owner);
 			return PH_CLAIM_BUSY;
 		}
 		sleep_us(pause < deadline - now ? pause : deadline - now);
 		pause = pause * 2 < CLAIM_PAUSE_MAX_US ? pause * 2 :
 			CLAIM_PAUSE_MAX_US;
 	}
+}
+
+void
+ph_dedup_set_deadline(struct ph_dedup *dd, uint64_t until_us)
+{
+	dd->deadline_us = until_us;
 }
 
 enum ph_claim

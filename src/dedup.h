@@ -70,6 +70,15 @@ struct ph_dedup *ph_dedup_open(const char *state_dir,
  * closing an inherited handle in a child only frees memory. */
 void ph_dedup_close(struct ph_dedup **dd);
 
+/* Bound the waiting of the work in hand (one request's claim, commit and
+ * release): waits on another process's pending claim and retries of lock
+ * conflicts give up at until_us (ph_now_monotonic_us() time; 0 removes the
+ * bound), each operation still retrying for at least half a second. So a
+ * request held up behind a stopped process is answered within its budget,
+ * not after the sum of every operation's own limit. */
+void ph_dedup_set_deadline(struct ph_dedup *dd, uint64_t until_us)
+	PH_NONNULL(1);
+
 /* See the file comment. On PH_CLAIM_DUPLICATE, id_r (27 bytes, may be NULL)
  * receives the event id recorded for the key ("" if unknown). A pending
  * record of this process's own pid is stale and taken over (PH_CLAIM_OWNED):

@@ -22,6 +22,11 @@
 #include "quarantine.h"
 
 #define RETRY_AFTER_S 30
+/* How long one request may wait on the dedup database in all (claim,
+ * commit, release): behind a stopped or stuck process, the answer is a
+ * 503 within this, inside the timeouts providers give a webhook (10 s and
+ * more). */
+#define DEDUP_BUDGET_US (8ull * 1000000)
 
 /* What happened to a request, for its one log line. */
 struct outcome {
@@ -222,6 +227,8 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	if ((ret = storage_ready(ctx, &err)) < 0)
 		return storage_fault(ret, &err, "storage unavailable",
 				     "storage", out);
+	ph_dedup_set_deadline(ctx->dedup, ph_now_monotonic_us() +
+			      DEDUP_BUDGET_US);
 	switch (ph_dedup_claim(ctx->dedup, ev->dedup_key, known_id, &err)) {
 	case PH_CLAIM_OWNED:
 		break;
@@ -387,6 +394,8 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	route->provider->normalize(route, req, &ev);
 
 	result = deliver(ctx, &ev, &out);
+	if (ctx->dedup != NULL)
+		ph_dedup_set_deadline(ctx->dedup, 0);
 	if (result < 0) {
 		/* A refused spool directory is the operator's to fix: 500,
 		 * as for any misconfiguration (product.md). */

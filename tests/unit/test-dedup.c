@@ -490,6 +490,64 @@ test_dedup_dead_owner(void)
 	free(dir);
 }
 
+/* A request's deadline (ph_dedup_set_deadline) cuts the wait on a live
+ * owner's pending claim short of claim_wait_ms: behind a stopped process,
+ * the answer is a 503 within the request's budget. */
+static void
+test_dedup_deadline(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("deadline");
+	struct ph_dedup *dd;
+	int ready[2], hold[2];
+	uint64_t t0, took;
+	char c;
+	pid_t pid;
+
+	test_begin("dedup: a request's deadline bounds the wait on a claim");
+	dd = open_dd(dir, 0, &err);	/* the 10 s default wait */
+	test_assert(dd != NULL && pipe(ready) == 0 && pipe(hold) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct ph_error cerr = { "" };
+		struct ph_dedup *cdd = open_dd(dir, 0, &cerr);
+
+		if (cdd == NULL ||
+		    ph_dedup_claim(cdd, "test:slow", NULL, &cerr) !=
+		    PH_CLAIM_OWNED) {
+			child_fail("claim", &cerr);
+			_exit(1);
+		}
+		(void)write(ready[1], "r", 1);
+		(void)read(hold[0], &c, 1);	/* alive until told */
+		_exit(0);
+	}
+	test_assert(read(ready[0], &c, 1) == 1);
+	if (dd != NULL) {
+		t0 = ph_now_monotonic_us();
+		ph_dedup_set_deadline(dd, t0 + 300000);
+		test_assert(ph_dedup_claim(dd, "test:slow", NULL, &err) ==
+			    PH_CLAIM_BUSY);
+		took = ph_now_monotonic_us() - t0;
+		test_assert(took >= 250000 && took < 2000000);
+		ph_dedup_set_deadline(dd, 0);
+	}
+	(void)write(hold[1], "h", 1);
+	test_assert(reap(pid) == 0);
+	if (dd != NULL) {
+		/* The owner has exited: its claim is taken over at once. */
+		test_assert(ph_dedup_claim(dd, "test:slow", NULL, &err) ==
+			    PH_CLAIM_OWNED);
+	}
+	close(ready[0]);
+	close(ready[1]);
+	close(hold[0]);
+	close(hold[1]);
+	test_end();
+	ph_dedup_close(&dd);
+	free(dir);
+}
+
 enum {
 	RACE_OWNED = 10,
 	RACE_DUPLICATE = 11,
@@ -1614,6 +1672,7 @@ test_dedup(void)
 	test_dedup_claim();
 	test_dedup_release();
 	test_dedup_dead_owner();
+	test_dedup_deadline();
 	test_dedup_race();
 	test_dedup_distinct();
 	test_dedup_crash();
