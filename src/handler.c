@@ -65,6 +65,7 @@ ph_context_clear(struct ph_context *ctx)
 	ph_spool_close(&ctx->spool);
 	ph_config_free(&ctx->cfg);
 	ph_free(&ctx->config_fault);
+	ph_free(&ctx->unreleased);
 }
 
 /* Open whatever storage is not open yet. Called per request, so a fault
@@ -90,6 +91,8 @@ storage_ready(struct ph_context *ctx, struct ph_error *err)
 	return 0;
 }
 
+static void retry_release(struct ph_context *ctx);
+
 #define MAINTAIN_EVERY_US (5ull * 60 * 1000000)
 
 void
@@ -99,8 +102,10 @@ ph_context_maintain(struct ph_context *ctx)
 	struct ph_error err;
 	long n;
 
-	if (ctx->dedup == NULL || ph_dedup_wedged() ||
-	    (ctx->last_maintain_us != 0 &&
+	if (ctx->dedup == NULL || ph_dedup_wedged())
+		return;
+	retry_release(ctx);
+	if ((ctx->last_maintain_us != 0 &&
 	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
 		return;
 	ctx->last_maintain_us = now;
@@ -183,16 +188,43 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 }
 
 /* Drop our pending claim after a failure, so the provider's retry is
- * delivered. If even that fails, the next claim of the key by this process
- * takes the record over, and other processes do once this one has exited,
- * or once the record is ten claim timeouts old (dedup.h). */
+ * delivered. If even that fails, the key is kept for ph_context_maintain()
+ * to try again after the answer; meanwhile the next claim of the key by
+ * this process takes the record over, and other processes do once this
+ * one has exited, or once the record is ten claim timeouts old (dedup.h).
+ * One key is kept: an older one left behind is still covered by those. */
 static void
 release_claim(struct ph_context *ctx, const struct ph_event *ev)
 {
 	struct ph_error err;
 
-	if (ph_dedup_release(ctx->dedup, ev->dedup_key, &err) < 0)
-		ph_log_error("dedup release failed: %s", err.msg);
+	if (ph_dedup_release(ctx->dedup, ev->dedup_key, &err) == 0)
+		return;
+	ph_log_error("dedup release failed, will retry after the answer: %s",
+		     err.msg);
+	free(ctx->unreleased);
+	ctx->unreleased = ph_xstrdup(ev->dedup_key);
+}
+
+static void
+retry_release(struct ph_context *ctx)
+{
+	struct ph_error err;
+
+	int ret;
+
+	if (ctx->unreleased == NULL)
+		return;
+	/* Briefly: the next request may be waiting for this process. */
+	ph_dedup_set_deadline(ctx->dedup, ph_now_monotonic_us());
+	ret = ph_dedup_release(ctx->dedup, ctx->unreleased, &err);
+	ph_dedup_set_deadline(ctx->dedup, 0);
+	if (ret < 0) {
+		ph_log_error("dedup release failed again: %s", err.msg);
+		return;
+	}
+	ph_log_info("dedup claim released on retry");
+	ph_free(&ctx->unreleased);
 }
 
 /* Log a storage failure (what failed, detail for the request's line);

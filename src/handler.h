@@ -20,6 +20,7 @@ struct ph_context {
 	struct ph_spool *spool;		/* NULL until opened successfully */
 	struct ph_dedup *dedup;		/* NULL until opened successfully */
 	uint64_t last_maintain_us;	/* monotonic time of the last purge check */
+	char *unreleased;		/* a claim whose release failed, owned */
 };
 
 /* Load the configuration and open storage. Never fails: faults are kept
@@ -31,9 +32,11 @@ void ph_context_clear(struct ph_context *ctx);
 /* Handle one request completely, including its answer and log line. */
 void ph_handle(struct ph_context *ctx, struct ph_request *req);
 
-/* Housekeeping between requests, after the answer is out: purge expired
- * dedup records (the database rate-limits this to once an hour across all
- * processes; this process asks at most every few minutes). */
+/* Housekeeping between requests, after the answer is out: retry the
+ * release of a claim that failed to release (other processes would wait
+ * for it while this process lives), and purge expired dedup records (the
+ * database rate-limits this to once an hour across all processes; this
+ * process asks at most every few minutes). */
 void ph_context_maintain(struct ph_context *ctx);
 
 #endif
