@@ -29,12 +29,16 @@ from load import (Load, SpoolIndex, deliver_each, event, fcgi_send,
                   http_send, kinds, tmp_count)
 from test_servers import Standalone
 
-# Seconds within which every request must be answered in stopped-worker
-# (issue 7 fix 7: a per-request watchdog answers 503 when a database call
-# overruns). A worker is held stopped for longer than that (HOLD_EXTRA_S
+# Seconds within which every request must be answered in stopped-worker.
+# What payhook promises (README, "When the dedup database is in trouble"):
+# a worker answers a request it has accepted within the 10 s watchdog (8 s
+# for lock waits). A request sent while every free worker is itself inside
+# such a wait stays in the socket's queue until one is free, so the bound
+# seen from the client is two watchdog periods: 20 s. Runs showed 10.0 to
+# 16.1 s. A worker is held stopped for longer than the bound (HOLD_EXTRA_S
 # more), so that the others cannot pass by waiting for it. --answer-bound
 # sets it.
-ANSWER_BOUND = 15.0
+ANSWER_BOUND = 20.0
 HOLD_EXTRA_S = 1.0
 REQUEST_TIMEOUT = 10.0          # elsewhere: no request may take longer
 FASTCGI_OPTIONS = '\n    "disable-time" => 0,'
