@@ -387,13 +387,20 @@ ed25519_verify(EVP_PKEY *key, const uint8_t *sig, const uint8_t *msg,
 	return ok;
 }
 
+/* The expected v1 signature of one whsec_ key; ok false for a whpk_ key
+ * (or if OpenSSL failed), so that nothing can match it. */
+struct swh_mac {
+	uint8_t mac[SWH_HMAC_SIZE];
+	bool ok;
+};
+
 /* Check one "version,base64" entry; *match (the first matching key's
  * index, or -1) is updated. Every HMAC is compared, even after a match,
  * so the time does not tell which key or entry matched. */
 static void
 check_entry(const struct swh_settings *s, const char *entry, size_t len,
-	    uint8_t (*macs)[SWH_HMAC_SIZE], const uint8_t *msg,
-	    size_t msg_len, int *match)
+	    const struct swh_mac *macs, const uint8_t *msg, size_t msg_len,
+	    int *match)
 {
 	uint8_t sig[SWH_ED25519_SIG_SIZE];
 	const char *comma = memchr(entry, ',', len);
@@ -406,9 +413,9 @@ check_entry(const struct swh_settings *s, const char *entry, size_t len,
 	n = ph_swh_base64_decode(comma + 1, len - vlen - 1, sig, sizeof(sig));
 	if (vlen == 2 && memcmp(entry, "v1", 2) == 0 && n == SWH_HMAC_SIZE) {
 		for (size_t k = 0; k < s->n_keys; k++) {
-			if (s->keys[k].hmac.data != NULL &&
-			    CRYPTO_memcmp(macs[k], sig, SWH_HMAC_SIZE) == 0 &&
-			    *match < 0)
+			if (macs[k].ok &&
+			    CRYPTO_memcmp(macs[k].mac, sig,
+					  SWH_HMAC_SIZE) == 0 && *match < 0)
 				*match = (int)k;
 		}
 	} else if (vlen == 3 && memcmp(entry, "v1a", 3) == 0 &&
@@ -431,7 +438,7 @@ ph_swh_verify(const struct ph_route *route, const char *id,
 	      struct ph_auth *auth)
 {
 	const struct swh_settings *s = route->adapter;
-	uint8_t (*macs)[SWH_HMAC_SIZE];
+	struct swh_mac *macs;
 	const char *p;
 	size_t msg_len, mac_len, entries = 0;
 	uint8_t *msg;
@@ -453,11 +460,15 @@ ph_swh_verify(const struct ph_route *route, const char *id,
 	msg = signed_content(id, timestamp, body, len, &msg_len);
 	macs = ph_xcalloc(s->n_keys + 1, sizeof(*macs));
 	for (size_t k = 0; k < s->n_keys; k++) {
-		if (s->keys[k].hmac.data != NULL &&
-		    (ph_hmac(PH_SHA256, &s->keys[k].hmac, msg, msg_len,
-			     macs[k], &mac_len) < 0 ||
-		     mac_len != SWH_HMAC_SIZE))
-			memset(macs[k], 0, SWH_HMAC_SIZE);
+		uint8_t mac[PH_DIGEST_MAX];
+
+		if (s->keys[k].hmac.data == NULL ||
+		    ph_hmac(PH_SHA256, &s->keys[k].hmac, msg, msg_len, mac,
+			    &mac_len) < 0 || mac_len != SWH_HMAC_SIZE)
+			continue;
+		memcpy(macs[k].mac, mac, SWH_HMAC_SIZE);
+		macs[k].ok = true;
+		ph_wipe(mac, sizeof(mac));
 	}
 	for (p = signatures + strspn(signatures, " "); *p != '\0';
 	     p += strspn(p, " ")) {
