@@ -19,6 +19,10 @@
 #                   with a secret nobody has); nothing else changes.
 #   omno            HTTP Basic with the route's user and password.
 #   paymentoptions  ?token=<url_token> in the query string.
+#   standard-webhooks  webhook-id (the specification's example id),
+#                   webhook-timestamp (now) and a v1 HMAC-SHA256 signature
+#                   of "{id}.{timestamp}.{body}" with the route's whsec_
+#                   secret.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -32,6 +36,7 @@ import hmac
 import json
 import os
 import sys
+import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +46,7 @@ import harness  # noqa: E402
 from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
-PROVIDERS = ("ompay", "omno", "paymentoptions")
+PROVIDERS = ("ompay", "omno", "paymentoptions", "standard-webhooks")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -55,7 +60,10 @@ MAPPED_TYPES = {
     "paymentoptions": {"payment.authorized", "payment.succeeded",
                        "payment.failed", "refund.succeeded", "refund.failed",
                        "payment.cancelled", "unknown"},
+    "standard-webhooks": {"payment.succeeded", "payment.failed", "unknown"},
 }
+# The specification's example webhook-id.
+SWH_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 
 
 # ---------------------------------------------------------------- exact JSON
@@ -200,6 +208,14 @@ def credentials(provider, body):
     elif provider == "paymentoptions":
         env["QUERY_STRING"] = "token=" + urllib.parse.quote(
             route["url_token"], safe="")
+    elif provider == "standard-webhooks":
+        key = base64.b64decode(route["secrets"][0][len("whsec_"):])
+        ts = str(int(time.time()))
+        mac = hmac.new(key, SWH_ID.encode() + b"." + ts.encode() + b"." +
+                       body, hashlib.sha256).digest()
+        headers["webhook-id"] = SWH_ID
+        headers["webhook-timestamp"] = ts
+        headers["webhook-signature"] = "v1," + base64.b64encode(mac).decode()
     return body, headers, env
 
 

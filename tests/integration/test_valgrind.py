@@ -5,9 +5,9 @@
 # payhook runs under memcheck for every kind of answer that takes a
 # different path through the code: an accepted ngn-gateway delivery, its
 # duplicate, 401 and 400 (a validly signed body that is not JSON), each
-# of those two writing a quarantine entry, 413, 404, and one accepted
+# of those two writing a quarantine entry, 413, 404, one accepted
 # delivery for each of the other providers (credentials as in
-# test_golden.py). Each is one CGI invocation under
+# test_golden.py) and a Standard Webhooks 401. Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
 #            --error-exitcode=99 --track-fds=no --log-file=LOG
@@ -212,7 +212,8 @@ def test_valgrind_cgi_providers(ctx):
     cfg, spool, _state = ctx.config(routes=fixture_routes())
     cases = [("ompay", "transaction_completed", 204),
              ("omno", "example", 200),
-             ("paymentoptions", "sale_success", 200)]
+             ("paymentoptions", "sale_success", 200),
+             ("standard-webhooks", "invoice_paid", 200)]
     for n, (provider, case, status) in enumerate(cases, 1):
         body, headers, env, path = fixture_delivery(ctx, provider, case)
         what = "%s/%s accepted" % (provider, case)
@@ -223,6 +224,14 @@ def test_valgrind_cgi_providers(ctx):
         else:
             accepted(r, what)
         eq(len(spool.new()), n, "files in new/ after " + what)
+    # Standard Webhooks' refusal path: a byte of the body changed.
+    body, headers, env, path = fixture_delivery(ctx, "standard-webhooks",
+                                                "invoice_paid")
+    r = vg.cgi("standard-webhooks bad signature", cfg, 401,
+               body=body.replace(b"1999", b"1998"), headers=headers,
+               env=env, path=path)
+    eq(r.body, b'{"error":"unauthorized"}', "standard-webhooks 401 body")
+    eq(len(spool.new()), n, "files in new/ at the end")
     eq(spool.tmp(), [], "files in tmp/ at the end")
 
 
