@@ -54,7 +54,8 @@ struct adyen_settings {
 	struct ph_secret userpass;	/* "user:password" */
 };
 
-/* eventCode -> type, by success ("true" or not). NULL: unknown. */
+/* eventCode -> type, by success ("true" or not); NULL: unknown. Codes not
+ * listed are unknown too (README has the list and the reasons). */
 static const struct {
 	const char *code;
 	const char *success;
@@ -62,23 +63,30 @@ static const struct {
 	bool refund;			/* pspReference is the refund's */
 } adyen_types[] = {
 	{ "AUTHORISATION", "payment.authorized", "payment.failed", false },
+	{ "PENDING", "payment.pending", NULL, false },
 	{ "CAPTURE", "payment.succeeded", "payment.capture_failed", false },
 	{ "CAPTURE_FAILED", "payment.capture_failed",
 	  "payment.capture_failed", false },
 	{ "CANCELLATION", "payment.cancelled", "payment.cancel_failed",
 	  false },
+	{ "TECHNICAL_CANCEL", "payment.cancelled", "payment.cancel_failed",
+	  false },
+	{ "EXPIRE", "payment.expired", NULL, false },
 	{ "OFFER_CLOSED", "payment.expired", NULL, false },
 	{ "REFUND", "refund.succeeded", "refund.failed", true },
 	{ "REFUND_WITH_DATA", "refund.succeeded", "refund.failed", true },
 	{ "REFUND_FAILED", "refund.failed", "refund.failed", true },
 	{ "REFUNDED_REVERSED", "refund.failed", "refund.failed", true },
-	{ "CANCEL_OR_REFUND", NULL, NULL, true },
+	/* Cancel or refund: which one is in additionalData, unsigned. */
+	{ "CANCEL_OR_REFUND", NULL, NULL, false },
 	{ "NOTIFICATION_OF_CHARGEBACK", "dispute.opened", NULL, false },
 	{ "CHARGEBACK", "dispute.opened", NULL, false },
 	{ "CHARGEBACK_REVERSED", "dispute.won", NULL, false },
 	{ "SECOND_CHARGEBACK", "dispute.lost", NULL, false },
 	{ "PREARBITRATION_WON", "dispute.won", NULL, false },
 	{ "PREARBITRATION_LOST", "dispute.lost", NULL, false },
+	{ "SCHEME_ARBITRATION_WON", "dispute.won", NULL, false },
+	{ "SCHEME_ARBITRATION_LOST", "dispute.lost", NULL, false },
 };
 
 /* The signed fields, in HmacValidator's order; "amount.x" inside the
@@ -375,7 +383,7 @@ adyen_normalize_at(const struct ph_route *route, const struct ph_request *req,
 {
 	struct json_object *item = item_at(items_of(req->doc), i);
 	struct json_object *code = ph_json_path(item, "eventCode");
-	bool success = item_success(item), refund = false;
+	bool success = item_success(item), known = false, refund = false;
 	char *psp = NULL;
 	const char *parts[3];
 
@@ -393,6 +401,7 @@ adyen_normalize_at(const struct ph_route *route, const struct ph_request *req,
 			    adyen_types[t].failure;
 			if (type != NULL)
 				ev->type = type;
+			known = true;
 			refund = adyen_types[t].refund;
 		}
 	}
@@ -400,10 +409,13 @@ adyen_normalize_at(const struct ph_route *route, const struct ph_request *req,
 	ph_event_set_id(ev, &psp, ph_json_path(item, "pspReference"),
 			"pspReference");
 	/* A modification's pspReference is its own; originalReference is
-	 * the payment's. A refund's own reference is the refund id. */
+	 * the payment's. A refund's own reference is the refund id. Without
+	 * originalReference, the pspReference of a payment or dispute event
+	 * is the payment's; that of an unknown code (REPORT_AVAILABLE) may
+	 * name anything. */
 	if (!ph_event_set_id(ev, &ev->payment_id,
 			     ph_json_path(item, "originalReference"),
-			     "originalReference") && psp != NULL)
+			     "originalReference") && known && psp != NULL)
 		ev->payment_id = ph_xstrdup(psp);
 	if (refund && psp != NULL)
 		ev->refund_id = ph_xstrdup(psp);
