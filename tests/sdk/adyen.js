@@ -5,6 +5,8 @@
 // Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
 //
 //   node adyen.js sign HEXKEY   < notification.json   -> signed body
+//   node adyen.js sign-unsigned HEXKEY < ...          -> the same, items
+//                                     that carry an hmacSignature kept as is
 //   node adyen.js verify HEXKEY < body                -> "valid N", exit 0,
 //                                                        else exit 1
 //
@@ -28,14 +30,17 @@ function items(doc) {
 function main(argv) {
     const [mode, key] = argv;
     const validator = new HmacValidator();
-    if (!key || (mode !== "sign" && mode !== "verify")) {
-        process.stderr.write("usage: adyen.js sign|verify HEXKEY\n");
+    if (!key || !["sign", "sign-unsigned", "verify"].includes(mode)) {
+        process.stderr.write("usage: adyen.js sign|sign-unsigned|verify "
+                             + "HEXKEY\n");
         return 2;
     }
     const doc = JSON.parse(readStdin());
-    if (mode === "sign") {
+    if (mode !== "verify") {
         for (const item of items(doc)) {
             item.additionalData = item.additionalData || {};
+            if (mode === "sign-unsigned" && item.additionalData.hmacSignature)
+                continue;
             item.additionalData.hmacSignature =
                 validator.calculateHmac(item, key);
         }
