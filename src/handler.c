@@ -8,6 +8,13 @@
  * (400), then claim -> spool -> commit, and only
  * then the provider's success answer. Storage failures answer 503 with
  * Retry-After and leave no dedup record, so the provider's retry delivers.
+ *
+ * A request that carries several events (provider.h, event_count) has each
+ * one claimed, spooled and committed in order before the one answer. A
+ * failure at event i answers 503 with events 0..i-1 committed: the
+ * provider's retry finds those as duplicates and delivers the rest. The
+ * answer is the provider's "accepted" one when at least one event was new,
+ * its "duplicate" one when all were known.
  */
 #include "config.h"
 
@@ -34,6 +41,9 @@ struct outcome {
 	const char *detail;		/* why, or NULL */
 	int status;
 	int secret_index;
+	/* Several events per request: only logged for such adapters. */
+	bool batch;
+	size_t n_events, n_new, n_dup;
 };
 
 void
@@ -172,8 +182,16 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 		snprintf(secret_s, sizeof(secret_s), "%d", out->secret_index);
 	if (route == NULL)
 		ph_log_sanitize(req->path, path_s, sizeof(path_s));
+	char batch_s[80] = "";
+
+	/* A batch's line names its first event's key and id, and counts:
+	 * events=N new=A dup=D; when A + D < N the event at 0-based index
+	 * A + D is the one that failed, and the rest were not tried. */
+	if (out->batch)
+		snprintf(batch_s, sizeof(batch_s), " events=%zu new=%zu dup=%zu",
+			 out->n_events, out->n_new, out->n_dup);
 	ph_log_info("route=%s outcome=%s status=%d key=%s id=%s secret=%s "
-		    "ms=%llu.%03llu%s%s%s%s",
+		    "ms=%llu.%03llu%s%s%s%s%s",
 		    route != NULL ?
 		    ph_log_sanitize(route->name, route_s, sizeof(route_s)) : "-",
 		    out->name, out->status,
@@ -183,7 +201,7 @@ log_request(const struct ph_request *req, const struct ph_route *route,
 		    (unsigned long long)(us / 1000),
 		    (unsigned long long)(us % 1000),
 		    route == NULL ? " path=" : "", route == NULL ? path_s : "",
-		    out->detail != NULL ? " detail=" : "",
+		    batch_s, out->detail != NULL ? " detail=" : "",
 		    out->detail != NULL ? out->detail : "");
 }
 
@@ -300,6 +318,68 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	return PH_OUT_ACCEPTED;
 }
 
+/* Make event i of the request: a new id, received_at from now, and what
+ * the adapter reads from req->doc. Returns 0, or -1 when no id can be
+ * made. */
+static int
+make_event(const struct ph_route *route, const struct ph_request *req,
+	   const struct ph_auth *auth, const struct timeval *now, size_t i,
+	   struct ph_event *ev)
+{
+	struct ph_error err;
+
+	if (ph_event_stamp(ev, now, &err) < 0) {
+		ph_log_error("cannot make an event id: %s", err.msg);
+		return -1;
+	}
+	ev->route = route->name;
+	ev->provider = route->provider->name;
+	ev->verified_by = auth->verified_by;
+	ev->raw = req->doc;
+	if (route->provider->normalize_at != NULL)
+		route->provider->normalize_at(route, req, i, ev);
+	else
+		route->provider->normalize(route, req, ev);
+	return 0;
+}
+
+/* Make and deliver every event of the request, in order, stopping at the
+ * first failure. first receives event 0 (for the answer and the log line);
+ * the others live only while they are delivered. Returns PH_OUT_ACCEPTED
+ * if any event was new, PH_OUT_DUPLICATE if all were known, or deliver()'s
+ * -1 or PH_SPOOL_UNSAFE. */
+static int
+deliver_all(struct ph_context *ctx, const struct ph_route *route,
+	    const struct ph_request *req, const struct ph_auth *auth,
+	    const struct timeval *now, struct ph_event *first,
+	    struct outcome *out)
+{
+	const struct ph_provider *p = route->provider;
+	size_t n = p->event_count != NULL ? p->event_count(route, req) : 1;
+
+	out->batch = p->event_count != NULL;
+	out->n_events = n;
+	for (size_t i = 0; i < n; i++) {
+		struct ph_event other = { 0 };
+		struct ph_event *ev = i == 0 ? first : &other;
+		int ret;
+
+		if (make_event(route, req, auth, now, i, ev) < 0) {
+			ph_event_clear(&other);
+			return -1;
+		}
+		ret = deliver(ctx, ev, out);
+		ph_event_clear(&other);
+		if (ret < 0)
+			return ret;
+		if (ret == PH_OUT_ACCEPTED)
+			out->n_new++;
+		else
+			out->n_dup++;
+	}
+	return out->n_new > 0 ? PH_OUT_ACCEPTED : PH_OUT_DUPLICATE;
+}
+
 /* Is the route open to this client (netacl.h: REMOTE_ADDR, or
  * X-Forwarded-For behind a trusted proxy)? An unknown client is not. */
 static bool
@@ -359,7 +439,6 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	struct ph_event ev = { 0 };
 	struct outcome out = { .name = "rejected", .secret_index = -1 };
 	struct ph_auth auth = { .verified_by = NULL, .secret_index = -1 };
-	struct ph_error err;
 	struct timeval now;
 	int status, result;
 
@@ -412,20 +491,7 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	}
 
 	gettimeofday(&now, NULL);
-	if (ph_event_stamp(&ev, &now, &err) < 0) {
-		ph_log_error("cannot make an event id: %s", err.msg);
-		out.name = "failed";
-		out.status = 503;
-		respond_error(req, 503);
-		goto done;
-	}
-	ev.route = route->name;
-	ev.provider = route->provider->name;
-	ev.verified_by = auth.verified_by;
-	ev.raw = req->doc;
-	route->provider->normalize(route, req, &ev);
-
-	result = deliver(ctx, &ev, &out);
+	result = deliver_all(ctx, route, req, &auth, &now, &ev, &out);
 	if (ctx->dedup != NULL)
 		ph_dedup_set_deadline(ctx->dedup, 0);
 	if (result < 0) {

@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <openssl/evp.h>
 
 #include "log.h"
 #include "provider.h"
@@ -71,60 +68,11 @@ static const struct {
 	{ "refundfailed", "refund.failed" },
 };
 
-/* auth.KEY as a string without NUL bytes: 0 and *out set, 1 if absent,
- * -1 (fault added) on a wrong type. */
-static int
-auth_string(struct json_object *auth, const char *where, const char *key,
-	    const char **out, struct ph_faults *faults)
-{
-	struct json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(auth, key, &v))
-		return 1;
-	if ((s = ph_json_cstring(v)) == NULL) {
-		ph_faults_add(faults, "%s: key 'auth.%s': must be a string",
-			      where, key);
-		return -1;
-	}
-	*out = s;
-	return 0;
-}
-
-static int
-auth_required_string(struct json_object *auth, const char *where,
-		     const char *key, const char **out,
-		     struct ph_faults *faults)
-{
-	int r = auth_string(auth, where, key, out, faults);
-
-	if (r == 1)
-		ph_faults_add(faults, "%s: key 'auth.%s': missing (required)",
-			      where, key);
-	return r == 0 ? 0 : -1;
-}
-
-/* auth.KEY as a secret reference (literal, env:NAME, file:PATH). */
-static int
-auth_secret(struct json_object *auth, const char *where, const char *key,
-	    struct ph_secret *out, struct ph_faults *faults)
-{
-	char label[WHERE_MAX + 64];
-	struct json_object *v;
-	const char *ref;
-
-	if (auth_required_string(auth, where, key, &ref, faults) < 0)
-		return -1;
-	(void)json_object_object_get_ex(auth, key, &v);
-	snprintf(label, sizeof(label), "%s: key 'auth.%s'", where, key);
-	return ph_config_secret(v, label, out, faults);
-}
-
 static int
 auth_header_name(struct json_object *auth, const char *where, const char *key,
 		 const char **out, struct ph_faults *faults)
 {
-	int r = auth_string(auth, where, key, out, faults);
+	int r = ph_auth_string(auth, where, key, out, faults);
 
 	if (r < 0)
 		return -1;
@@ -154,35 +102,6 @@ warn_unauthenticated(const struct ph_route *route)
 }
 
 static int
-configure_basic(struct omno_settings *s, struct json_object *auth,
-		const char *where, struct ph_faults *faults)
-{
-	struct ph_secret password = { 0 };
-	const char *user;
-	size_t ulen;
-
-	if (auth_required_string(auth, where, "user", &user, faults) < 0)
-		return -1;
-	/* RFC 7617: the user-id cannot contain a colon. */
-	if (*user == '\0' || strchr(user, ':') != NULL) {
-		ph_faults_add(faults, "%s: key 'auth.user': must be non-empty "
-			      "and without ':'", where);
-		return -1;
-	}
-	if (auth_secret(auth, where, "password", &password, faults) < 0)
-		return -1;
-	ulen = strlen(user);
-	s->secret.len = ulen + 1 + password.len;
-	s->secret.data = ph_xmalloc(s->secret.len + 1);
-	memcpy(s->secret.data, user, ulen);
-	s->secret.data[ulen] = ':';
-	memcpy(s->secret.data + ulen + 1, password.data, password.len);
-	s->secret.data[s->secret.len] = '\0';
-	ph_secret_clear(&password);
-	return 0;
-}
-
-static int
 configure_auth(struct ph_route *route, struct omno_settings *s,
 	       struct json_object *auth, const char *where,
 	       struct ph_faults *faults)
@@ -196,7 +115,7 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 			      "a \"type\"", where);
 		return -1;
 	}
-	if (auth_required_string(auth, where, "type", &type, faults) < 0)
+	if (ph_auth_required_string(auth, where, "type", &type, faults) < 0)
 		return -1;
 	for (t = 0; t < PH_N_ELEMENTS(omno_auths); t++)
 		if (strcmp(type, omno_auths[t].name) == 0)
@@ -240,17 +159,17 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 		warn_unauthenticated(route);
 		break;
 	case OMNO_BASIC:
-		if (configure_basic(s, auth, where, faults) < 0)
+		if (ph_basic_configure(auth, where, &s->secret, faults) < 0)
 			ret = -1;
 		break;
 	case OMNO_BEARER:
-		if (auth_secret(auth, where, "token", &s->secret, faults) < 0)
+		if (ph_auth_secret(auth, where, "token", &s->secret, faults) < 0)
 			ret = -1;
 		break;
 	case OMNO_HEADER:
 		if (auth_header_name(auth, where, "name", &s->header,
 				     faults) < 0 ||
-		    auth_secret(auth, where, "value", &s->secret, faults) < 0)
+		    ph_auth_secret(auth, where, "value", &s->secret, faults) < 0)
 			ret = -1;
 		break;
 	case OMNO_HMAC:
@@ -264,7 +183,7 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 					      "give the key here or in "
 					      "'secrets', not both", where);
 				ret = -1;
-			} else if (auth_secret(auth, where, "secret",
+			} else if (ph_auth_secret(auth, where, "secret",
 					       &s->secret, faults) < 0)
 				ret = -1;
 		} else if (route->n_secrets == 0) {
@@ -316,51 +235,6 @@ omno_unconfigure(struct ph_route *route)
 	ph_free(&route->adapter);
 }
 
-/* The credentials after "SCHEME " in an Authorization header, white space
- * around them removed, or NULL if the header is absent or another scheme. */
-static const char *
-auth_param(const struct ph_request *req, const char *scheme, size_t *len_r)
-{
-	const char *h = ph_request_header(req, "Authorization");
-	size_t n = strlen(scheme), len;
-
-	if (h == NULL || strncasecmp(h, scheme, n) != 0 ||
-	    (h[n] != ' ' && h[n] != '\t'))
-		return NULL;
-	h += n;
-	while (*h == ' ' || *h == '\t')
-		h++;
-	len = strlen(h);
-	while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
-		len--;
-	*len_r = len;
-	return h;
-}
-
-static bool
-check_basic(const struct omno_settings *s, const struct ph_request *req)
-{
-	const char *b64;
-	uint8_t *raw;
-	size_t len, pad = 0;
-	int n;
-	bool ok;
-
-	b64 = auth_param(req, "Basic", &len);
-	/* Padded base64 only, as RFC 7617 senders write it. */
-	if (b64 == NULL || len == 0 || len % 4 != 0 || len > 8192)
-		return false;
-	if (b64[len - 1] == '=')
-		pad = b64[len - 2] == '=' ? 2 : 1;
-	raw = ph_xmalloc(len / 4 * 3 + 1);
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-	ok = n >= 0 && (size_t)n >= pad &&
-	     ph_secret_equal(&s->secret, raw, (size_t)n - pad);
-	ph_wipe(raw, len / 4 * 3 + 1);
-	free(raw);
-	return ok;
-}
-
 static enum ph_auth_result
 omno_authenticate(const struct ph_route *route, struct ph_request *req,
 		  struct ph_auth *auth)
@@ -375,11 +249,11 @@ omno_authenticate(const struct ph_route *route, struct ph_request *req,
 		idx = -1;
 		break;
 	case OMNO_BASIC:
-		if (!check_basic(s, req))
+		if (!ph_basic_check(&s->secret, req))
 			return PH_AUTH_FAIL;
 		break;
 	case OMNO_BEARER:
-		v = auth_param(req, "Bearer", &len);
+		v = ph_auth_param(req, "Bearer", &len);
 		if (v == NULL || !ph_secret_equal(&s->secret, v, len))
 			return PH_AUTH_FAIL;
 		break;
@@ -459,16 +333,7 @@ omno_sign(const struct ph_route *route, const uint8_t *payload, size_t len,
 	case OMNO_NONE:
 		return 0;
 	case OMNO_BASIC:
-		n = 4 * ((s->secret.len + 2) / 3);
-		value = ph_xmalloc(sizeof("Basic ") + n);
-		memcpy(value, "Basic ", 6);
-		EVP_EncodeBlock((unsigned char *)value + 6, s->secret.data,
-				(int)s->secret.len);
-		ret = ph_signed_add_header(out, "Authorization", value,
-					   strlen(value), err);
-		ph_wipe(value, strlen(value));
-		free(value);
-		return ret;
+		return ph_basic_sign(&s->secret, out, err);
 	case OMNO_BEARER:
 		n = sizeof("Bearer ") - 1 + s->secret.len;
 		value = ph_xmalloc(n + 1);

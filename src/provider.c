@@ -8,10 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "log.h"
 #include "provider.h"
+#include "sign.h"
+#include "verify.h"
 
+extern const struct ph_provider ph_provider_adyen;
 extern const struct ph_provider ph_provider_ngn;
 extern const struct ph_provider ph_provider_ompay;
 extern const struct ph_provider ph_provider_omno;
@@ -24,6 +30,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_omno,
 	&ph_provider_paymentoptions,
 	&ph_provider_standard_webhooks,
+	&ph_provider_adyen,
 	NULL,
 };
 
@@ -432,4 +439,143 @@ ph_json_path(struct json_object *obj, const char *path)
 			path++;
 	}
 	return obj;
+}
+
+/* Route "auth" objects (OMNO, Adyen). */
+
+int
+ph_auth_string(struct json_object *auth, const char *where, const char *key,
+	       const char **out, struct ph_faults *faults)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(auth, key, &v))
+		return 1;
+	if ((s = ph_json_cstring(v)) == NULL) {
+		ph_faults_add(faults, "%s: key 'auth.%s': must be a string",
+			      where, key);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+ph_auth_required_string(struct json_object *auth, const char *where,
+			const char *key, const char **out,
+			struct ph_faults *faults)
+{
+	int r = ph_auth_string(auth, where, key, out, faults);
+
+	if (r == 1)
+		ph_faults_add(faults, "%s: key 'auth.%s': missing (required)",
+			      where, key);
+	return r == 0 ? 0 : -1;
+}
+
+int
+ph_auth_secret(struct json_object *auth, const char *where, const char *key,
+	       struct ph_secret *out, struct ph_faults *faults)
+{
+	char label[512];
+	struct json_object *v;
+	const char *ref;
+
+	if (ph_auth_required_string(auth, where, key, &ref, faults) < 0)
+		return -1;
+	(void)json_object_object_get_ex(auth, key, &v);
+	snprintf(label, sizeof(label), "%s: key 'auth.%s'", where, key);
+	/* Resolves the reference and wipes a literal from the tree. */
+	return ph_config_secret(v, label, out, faults);
+}
+
+int
+ph_basic_configure(struct json_object *auth, const char *where,
+		   struct ph_secret *userpass, struct ph_faults *faults)
+{
+	struct ph_secret password = { 0 };
+	const char *user;
+	size_t ulen;
+
+	if (ph_auth_required_string(auth, where, "user", &user, faults) < 0)
+		return -1;
+	/* RFC 7617: the user-id cannot contain a colon. */
+	if (*user == '\0' || strchr(user, ':') != NULL) {
+		ph_faults_add(faults, "%s: key 'auth.user': must be non-empty "
+			      "and without ':'", where);
+		return -1;
+	}
+	if (ph_auth_secret(auth, where, "password", &password, faults) < 0)
+		return -1;
+	ulen = strlen(user);
+	userpass->len = ulen + 1 + password.len;
+	userpass->data = ph_xmalloc(userpass->len + 1);
+	memcpy(userpass->data, user, ulen);
+	userpass->data[ulen] = ':';
+	memcpy(userpass->data + ulen + 1, password.data, password.len);
+	userpass->data[userpass->len] = '\0';
+	ph_secret_clear(&password);
+	return 0;
+}
+
+const char *
+ph_auth_param(const struct ph_request *req, const char *scheme, size_t *len_r)
+{
+	const char *h = ph_request_header(req, "Authorization");
+	size_t n = strlen(scheme), len;
+
+	if (h == NULL || strncasecmp(h, scheme, n) != 0 ||
+	    (h[n] != ' ' && h[n] != '\t'))
+		return NULL;
+	h += n;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	len = strlen(h);
+	while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+		len--;
+	*len_r = len;
+	return h;
+}
+
+bool
+ph_basic_check(const struct ph_secret *userpass, const struct ph_request *req)
+{
+	const char *b64;
+	uint8_t *raw;
+	size_t len, pad = 0;
+	int n;
+	bool ok;
+
+	b64 = ph_auth_param(req, "Basic", &len);
+	/* Padded base64 only, as RFC 7617 senders write it. */
+	if (b64 == NULL || len == 0 || len % 4 != 0 || len > 8192)
+		return false;
+	if (b64[len - 1] == '=')
+		pad = b64[len - 2] == '=' ? 2 : 1;
+	raw = ph_xmalloc(len / 4 * 3 + 1);
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	ok = n >= 0 && (size_t)n >= pad &&
+	     ph_secret_equal(userpass, raw, (size_t)n - pad);
+	ph_wipe(raw, len / 4 * 3 + 1);
+	free(raw);
+	return ok;
+}
+
+int
+ph_basic_sign(const struct ph_secret *userpass, struct ph_signed *out,
+	      struct ph_error *err)
+{
+	size_t n = 4 * ((userpass->len + 2) / 3);
+	char *value = ph_xmalloc(sizeof("Basic ") + n);
+	int ret;
+
+	memcpy(value, "Basic ", 6);
+	EVP_EncodeBlock((unsigned char *)value + 6, userpass->data,
+			(int)userpass->len);
+	ret = ph_signed_add_header(out, "Authorization", value, strlen(value),
+				   err);
+	ph_wipe(value, strlen(value));
+	free(value);
+	return ret;
 }

@@ -9,6 +9,8 @@
  *   authenticate()  over the raw bytes in req (may call ph_request_json()
  *                   itself when the credential lives inside the body)
  *   normalize()     fill the event from req->doc (already parsed, an object)
+ *                   or, for an adapter whose requests carry several events,
+ *   event_count()   how many, then normalize_at() for each one
  *   answer()        the provider's expected reply for each outcome
  */
 #ifndef PH_PROVIDER_H
@@ -82,6 +84,20 @@ struct ph_provider {
 	 * signature, whatever its configured name, so the quarantine can
 	 * redact it; NULL when there is none. NULL: none ever. */
 	const char *(*credential_header)(const struct ph_route *route);
+	/* Several events per request (a batch: Adyen's notificationItems).
+	 * Both NULL: every request is one event, made by normalize(). Both
+	 * set: normalize may be NULL and is not called; event_count() says how many events
+	 * req->doc holds (authenticate() refuses a request with none, and
+	 * has authenticated every one of them), and normalize_at() fills
+	 * event i (0-based) as normalize() would, setting ev->raw to the
+	 * part of req->doc that is the event (borrowed). The handler claims,
+	 * spools and commits each event in order before the one answer;
+	 * answer() is called once, with the first event (ev->id its id). */
+	size_t (*event_count)(const struct ph_route *route,
+			      const struct ph_request *req);
+	void (*normalize_at)(const struct ph_route *route,
+			     const struct ph_request *req, size_t i,
+			     struct ph_event *ev);
 };
 
 /* The adapter called name, or NULL. */
@@ -156,5 +172,45 @@ struct json_object *ph_json_path(struct json_object *obj, const char *path);
 /* val's text if it is a JSON string without a NUL byte inside (a C string
  * is then all of it), else NULL. Borrowed from val. */
 const char *ph_json_cstring(struct json_object *val);
+
+/* Route "auth" objects ({"type": ..., ...}, OMNO's and Adyen's). where
+ * prefixes fault messages (ph_route_where), which name the key as
+ * 'auth.KEY'. */
+
+/* auth.KEY as a string without NUL bytes: 0 and *out set, 1 if absent,
+ * -1 (fault added) on a wrong type. */
+int ph_auth_string(struct json_object *auth, const char *where,
+		   const char *key, const char **out, struct ph_faults *faults);
+/* The same, absence being a fault: 0 or -1. */
+int ph_auth_required_string(struct json_object *auth, const char *where,
+			    const char *key, const char **out,
+			    struct ph_faults *faults);
+/* auth.KEY, required, as a secret reference (literal, env:NAME,
+ * file:PATH) resolved into *out: 0 or -1. */
+int ph_auth_secret(struct json_object *auth, const char *where,
+		   const char *key, struct ph_secret *out,
+		   struct ph_faults *faults);
+
+/* HTTP Basic (RFC 7617) from auth.user (non-empty, no ':') and
+ * auth.password (a secret reference): *userpass becomes "user:password"
+ * (free with ph_secret_clear). Returns 0 or -1 (faults added). */
+int ph_basic_configure(struct json_object *auth, const char *where,
+		       struct ph_secret *userpass, struct ph_faults *faults);
+
+/* The credentials after "SCHEME " in the Authorization header (scheme
+ * case-insensitive), white space around them removed, *len_r their
+ * length; NULL if the header is absent or of another scheme. */
+const char *ph_auth_param(const struct ph_request *req, const char *scheme,
+			  size_t *len_r);
+
+/* Does the request carry "Authorization: Basic <base64 of userpass>"
+ * (padded base64 only)? Constant time in the credentials' content. */
+bool ph_basic_check(const struct ph_secret *userpass,
+		    const struct ph_request *req);
+
+/* For "payhook sign": add the Authorization header for userpass.
+ * Returns 0 or -1 (err set). */
+int ph_basic_sign(const struct ph_secret *userpass, struct ph_signed *out,
+		  struct ph_error *err);
 
 #endif

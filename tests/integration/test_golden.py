@@ -23,6 +23,13 @@
 #                   webhook-timestamp (now) and a v1 HMAC-SHA256 signature
 #                   of "{id}.{timestamp}.{body}" with the route's whsec_
 #                   secret.
+#   adyen           each item's additionalData.hmacSignature set to the
+#                   HMAC-SHA256 (hex-decoded key) of its eight signed fields,
+#                   made here as @adyen/api-library's HmacValidator makes it
+#                   (tests/sdk/adyen.js checks the SDK agrees); the body is
+#                   written back with json.dumps, key order kept. An Adyen
+#                   request carries several events: its expected file is the
+#                   list of events, in the items' order.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -46,7 +53,8 @@ import harness  # noqa: E402
 from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
-PROVIDERS = ("ompay", "omno", "paymentoptions", "standard-webhooks")
+PROVIDERS = ("ompay", "omno", "paymentoptions", "standard-webhooks",
+             "adyen")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -61,6 +69,11 @@ MAPPED_TYPES = {
                        "payment.failed", "refund.succeeded", "refund.failed",
                        "payment.cancelled", "unknown"},
     "standard-webhooks": {"payment.succeeded", "payment.failed", "unknown"},
+    "adyen": {"payment.authorized", "payment.failed", "payment.succeeded",
+              "payment.capture_failed", "payment.cancelled",
+              "payment.cancel_failed", "payment.expired", "refund.succeeded",
+              "refund.failed", "dispute.opened", "dispute.won",
+              "dispute.lost", "unknown"},
 }
 # The specification's example webhook-id.
 SWH_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
@@ -194,6 +207,40 @@ def ompay_resign(body, secret):
     return body.replace(old, ('"%s"' % sig).encode())
 
 
+def adyen_field(v):
+    """A signed field as JavaScript's Array.join writes it."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (str, int)):
+        return str(v)
+    raise Failure("fixture: a signed Adyen field is %r" % (v,))
+
+
+def adyen_signature(item, hex_key):
+    """HmacValidator.calculateHmac for a NotificationRequestItem."""
+    amount = item.get("amount") or {}
+    fields = [item.get("pspReference"), item.get("originalReference"),
+              item.get("merchantAccountCode"), item.get("merchantReference"),
+              amount.get("value"), amount.get("currency"),
+              item.get("eventCode"), item.get("success")]
+    msg = ":".join(adyen_field(v) for v in fields)
+    mac = hmac.new(bytes.fromhex(hex_key), msg.encode("utf-8"),
+                   hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+def adyen_resign(body, hex_key):
+    """body with every item's hmacSignature made with hex_key."""
+    doc = json.loads(body.decode("utf-8"))
+    for wrap in doc["notificationItems"]:
+        item = wrap["NotificationRequestItem"]
+        item.setdefault("additionalData", {})["hmacSignature"] = \
+            adyen_signature(item, hex_key)
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
 def credentials(provider, body):
     """(body, headers, extra CGI environment) for a valid delivery."""
     route = route_of(provider)
@@ -205,6 +252,8 @@ def credentials(provider, body):
         auth = route["auth"]
         cred = ("%s:%s" % (auth["user"], auth["password"])).encode()
         headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+    elif provider == "adyen":
+        body = adyen_resign(body, route["secrets"][0])
     elif provider == "paymentoptions":
         env["QUERY_STRING"] = "token=" + urllib.parse.quote(
             route["url_token"], safe="")
@@ -221,7 +270,7 @@ def credentials(provider, body):
 
 def deliver(ctx, provider, case):
     """Deliver one fixture; return its spooled event (Obj) without id and
-    received_at."""
+    received_at (Adyen: the list of them)."""
     route = route_of(provider)
     for key in ("password", "token", "value", "secret"):
         if isinstance(route.get("auth", {}).get(key), str):
@@ -237,8 +286,22 @@ def deliver(ctx, provider, case):
     eq(r.status, want, "%s/%s: status (stdout %r, stderr %r)"
        % (provider, case, r.stdout[:300], r.stderr[-600:]))
     names = spool.new()
-    eq(len(names), 1, "%s/%s: files in new/" % (provider, case))
-    data = spool.read(names[0]).decode("utf-8")
+    if provider != "adyen":
+        eq(len(names), 1, "%s/%s: files in new/" % (provider, case))
+        return read_event(spool, names[0], provider, case)
+    # One event per item; the ids are monotonic, so the names sort in
+    # the items' order.
+    items = json.loads(body.decode("utf-8"))["notificationItems"]
+    eq(len(names), len(items), "%s/%s: files in new/" % (provider, case))
+    eq(r.body, b"[accepted]", "%s/%s: answer body" % (provider, case))
+    eq(r.headers.get("content-type"), "text/plain",
+       "%s/%s: answer Content-Type" % (provider, case))
+    return [read_event(spool, n, provider, case) for n in names]
+
+
+def read_event(spool, name, provider, case):
+    """The spooled event (Obj) without id and received_at."""
+    data = spool.read(name).decode("utf-8")
     check(data.endswith("}\n"), "event file does not end in a newline")
     ev = load_exact(data)
     keys = [k for k, _ in ev]
@@ -279,7 +342,9 @@ def test_golden_fixtures_complete(ctx):
             check((provider, case) in cases, "%s/%s has no payload"
                   % (provider, name))
             with open(os.path.join(d, name), encoding="utf-8") as f:
-                seen.add(dict(load_exact(f.read()))["type"])
+                expected = load_exact(f.read())
+            for ev in (expected if provider == "adyen" else [expected]):
+                seen.add(dict(ev)["type"])
         for p, case in cases:
             if p == provider:
                 check(os.path.exists(fixture_path(p, case, True)),

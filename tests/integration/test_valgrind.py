@@ -21,6 +21,7 @@
 # it is missing these tests fail. They are skipped for a sanitizer build,
 # which valgrind cannot run. Select them with run.py --only valgrind.
 
+import json
 import os
 import re
 import shutil
@@ -232,6 +233,29 @@ def test_valgrind_cgi_providers(ctx):
                env=env, path=path)
     eq(r.body, b'{"error":"unauthorized"}', "standard-webhooks 401 body")
     eq(len(spool.new()), n, "files in new/ at the end")
+    eq(spool.tmp(), [], "files in tmp/ at the end")
+
+
+def test_valgrind_cgi_adyen(ctx):
+    """Several events per request: a batch of three accepted, the same
+    again (all duplicates), and a batch with one bad item (401)."""
+    vg = Valgrind(ctx)
+    cfg, spool, _state = ctx.config(routes=fixture_routes())
+    body, headers, env, path = fixture_delivery(ctx, "adyen",
+                                                "batch_of_three")
+    for what, n in (("adyen batch accepted", 3), ("adyen batch again", 3)):
+        r = vg.cgi(what, cfg, 200, body=body, headers=headers, env=env,
+                   path=path)
+        eq(r.body, b"[accepted]", what + ": body")
+        eq(len(spool.new()), n, "files in new/ after " + what)
+    doc = json.loads(body)
+    doc["notificationItems"][1]["NotificationRequestItem"][
+        "additionalData"]["hmacSignature"] = "A" * 43 + "="
+    r = vg.cgi("adyen batch with a bad item", cfg, 401,
+               body=json.dumps(doc).encode(), headers=headers, env=env,
+               path=path)
+    eq(r.body, b'{"error":"unauthorized"}', "401 body")
+    eq(len(spool.new()), 3, "files in new/ at the end")
     eq(spool.tmp(), [], "files in tmp/ at the end")
 
 
