@@ -29,10 +29,10 @@
 #include "quarantine.h"
 
 #define RETRY_AFTER_S 30
-/* How long one request may wait on the dedup database in all (claim,
+/* How long one event may wait on the dedup database in all (claim,
  * commit, release): behind a stopped or stuck process, the answer is a
  * 503 within this, inside the timeouts providers give a webhook (10 s and
- * more). */
+ * more). A batch's first event meets the stopped process and ends it. */
 #define DEDUP_BUDGET_US (8ull * 1000000)
 
 /* What happened to a request, for its one log line. */

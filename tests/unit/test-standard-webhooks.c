@@ -41,7 +41,7 @@ void test_standard_webhooks(void);
 static struct ph_config *
 load(const char *route_keys)
 {
-	struct ph_faults faults = { NULL, 0 };
+	struct ph_faults faults = { 0 };
 	struct ph_config *cfg;
 	char *text;
 
@@ -312,7 +312,7 @@ test_faults(void)
 
 	test_begin("standard-webhooks: route keys' faults (--check-config)");
 	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
-		struct ph_faults faults = { NULL, 0 };
+		struct ph_faults faults = { 0 };
 		struct ph_config *cfg;
 		char *text;
 
