@@ -44,41 +44,15 @@ static const char *const secret_words[] = {
 
 /* UTF-8 */
 
-/* Length of the longest prefix of s that is valid UTF-8 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
+/* Length of the longest prefix of s that is valid UTF-8 (RFC 3629, as
+ * ph_utf8_char_len() judges each character). */
 static size_t
 utf8_valid_prefix(const uint8_t *s, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, n;
 
-	while (i < len) {
-		uint8_t c = s[i];
-		uint32_t cp, min;
-		size_t n;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
+	while (i < len && (n = ph_utf8_char_len(s + i, len - i)) > 0)
+		i += n;
 	return i;
 }
 
