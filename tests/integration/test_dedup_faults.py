@@ -14,8 +14,9 @@ import time
 
 from harness import (EXAMPLE, IS_ROOT, Failure, Skip, accepted_id,
                      as_test_user, body_of, check, check_error, eq,
-                     fill_filesystem, ngn_headers, ngn_payload, pid_alive)
-from test_servers import Standalone, fcgi_params, fcgi_request
+                     fcgi_params, fcgi_request, fill_filesystem, ngn_headers,
+                     ngn_payload, pid_alive)
+from test_servers import Standalone
 
 
 def _mount_tmpfs(ctx, path, size):
