@@ -1076,6 +1076,25 @@ setenv.add-environment = ( %s )""" % ", ".join(
         return problems
 
 
+def mount_tmpfs(ctx, path, size):
+    """A tmpfs of size (mount's size=, "8m") at path (created 0700),
+    owned by payhook's user; unmounted at cleanup. Skip unless root."""
+    if not IS_ROOT:
+        raise Skip("mounting a tmpfs needs root")
+    os.mkdir(path, 0o700)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        "size=%s,mode=0700,uid=%d,gid=%d"
+                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+
+    def unmount():
+        if subprocess.run(["umount", path]).returncode != 0:
+            subprocess.run(["umount", "-l", path])
+    ctx.cleanups.append(unmount)
+
+
 def fill_filesystem(path):
     """Create path and write until the file system is full."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
