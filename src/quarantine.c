@@ -44,41 +44,15 @@ static const char *const secret_words[] = {
 
 /* UTF-8 */
 
-/* Length of the longest prefix of s that is valid UTF-8 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
+/* Length of the longest prefix of s that is valid UTF-8 (RFC 3629, as
+ * ph_utf8_char_len() judges each character). */
 static size_t
 utf8_valid_prefix(const uint8_t *s, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, n;
 
-	while (i < len) {
-		uint8_t c = s[i];
-		uint32_t cp, min;
-		size_t n;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
+	while (i < len && (n = ph_utf8_char_len(s + i, len - i)) > 0)
+		i += n;
 	return i;
 }
 
@@ -531,14 +505,23 @@ ph_quarantine_keep(const struct ph_config *cfg, const struct ph_route *route,
 
 /* Commands */
 
-/* The quarantine for a command, or -1 (err filled). *empty_r says it does
- * not exist yet, which is no error: there is nothing in it. */
+/* The quarantine for a command, with its entries oldest first in *v_r
+ * and *n_r (the caller frees them and closes the descriptor), or -1 (err
+ * filled). *empty_r says the quarantine does not exist yet, which is no
+ * error: there is nothing in it. */
 static int
-command_open(const char *spool_dir, bool *empty_r, struct ph_error *err)
+command_open(const char *spool_dir, struct entry **v_r, size_t *n_r,
+	     bool *empty_r, struct ph_error *err)
 {
 	int qfd = quarantine_open(spool_dir, false, err);
 
 	*empty_r = qfd == -1 && errno == ENOENT;
+	if (qfd < 0)
+		return qfd;
+	if (scan(qfd, v_r, n_r, err) < 0) {
+		close(qfd);
+		return -1;
+	}
 	return qfd;
 }
 
@@ -562,12 +545,8 @@ ph_quarantine_list(const char *spool_dir, FILE *out, struct ph_error *err)
 	size_t n;
 	int qfd;
 
-	if ((qfd = command_open(spool_dir, &empty, err)) < 0)
+	if ((qfd = command_open(spool_dir, &v, &n, &empty, err)) < 0)
 		return empty ? 0 : -1;
-	if (scan(qfd, &v, &n, err) < 0) {
-		close(qfd);
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *obj = NULL;
 		int fd = openat(qfd, v[i].name, O_RDONLY | O_NOFOLLOW |
@@ -637,13 +616,9 @@ ph_quarantine_show(const char *spool_dir, const char *id, FILE *out,
 				    "digits, as 'payhook quarantine list' "
 				    "shows): %.40s", id);
 	snprintf(suffix, sizeof(suffix), "-%s.json", id);
-	if ((qfd = command_open(spool_dir, &empty, err)) < 0)
+	if ((qfd = command_open(spool_dir, &v, &n, &empty, err)) < 0)
 		return empty ? ph_error_set(err, "no quarantine entry %s",
 					    id) : -1;
-	if (scan(qfd, &v, &n, err) < 0) {
-		close(qfd);
-		return -1;
-	}
 	for (i = 0; i < n; i++) {
 		size_t len = strlen(v[i].name), slen = strlen(suffix);
 
@@ -668,12 +643,8 @@ ph_quarantine_purge(const char *spool_dir, long *n_r, struct ph_error *err)
 	int qfd, ret = 0;
 
 	*n_r = 0;
-	if ((qfd = command_open(spool_dir, &empty, err)) < 0)
+	if ((qfd = command_open(spool_dir, &v, &n, &empty, err)) < 0)
 		return empty ? 0 : -1;
-	if (scan(qfd, &v, &n, err) < 0) {
-		close(qfd);
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (unlinkat(qfd, v[i].name, 0) == 0)
 			(*n_r)++;

@@ -13,15 +13,12 @@ import json
 import os
 import re
 import socket
-import struct
 import threading
 import time
 
-from harness import (CgiResult, ERROR_BODIES, body_of, http_request,
-                     ngn_headers, ngn_payload, sign)
-from test_servers import (FCGI_BEGIN_REQUEST, FCGI_END_REQUEST,
-                          FCGI_PARAMS, FCGI_STDIN, FCGI_STDOUT,
-                          fcgi_pairs, fcgi_params, fcgi_record)
+from harness import (CgiResult, ERROR_BODIES, FCGI_STDIN, FcgiConn,
+                     body_of, fcgi_begin, fcgi_params, fcgi_record,
+                     http_request, ngn_headers, ngn_payload, sign)
 
 ANSWER_RE = re.compile(rb'^\{"status":"(accepted|duplicate)","id":"'
                        rb'([0-9A-Z]{26})"\}$')
@@ -129,44 +126,19 @@ def fcgi_send(sock_path, timeout, pause=None):
 def fcgi_exchange(sock_path, params, body, deadline, pause):
     """One FastCGI responder request; returns (status, headers, body,
     ended). Raises socket.timeout past deadline."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = FcgiConn(sock_path, max(0.01, deadline - time.time()))
     try:
-        s.settimeout(max(0.01, deadline - time.time()))
-        s.connect(sock_path)
-        head = fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
-        head += fcgi_record(FCGI_PARAMS, fcgi_pairs(params))
-        head += fcgi_record(FCGI_PARAMS, b"")
         half = len(body) // 2 if pause else len(body)
-        parts = [head + fcgi_record(FCGI_STDIN, body[:half])]
+        first = fcgi_begin(params) + fcgi_record(FCGI_STDIN, body[:half])
         rest = fcgi_record(FCGI_STDIN, body[half:]) if body[half:] else b""
-        parts.append(rest + fcgi_record(FCGI_STDIN, b""))
-        try:
-            s.sendall(parts[0])
+        # False: answered (or gone) before the whole body.
+        if conn.write(first):
             if pause:
                 time.sleep(pause)
-            s.sendall(parts[1])
-        except (BrokenPipeError, ConnectionResetError):
-            pass                # answered (or gone) before the whole body
-        buf = b""
-        while True:
-            s.settimeout(max(0.01, deadline - time.time()))
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                break
-            buf += chunk
+            conn.write(rest + fcgi_record(FCGI_STDIN, b""))
+        out, _err, ended = conn.receive(deadline)
     finally:
-        s.close()
-    out, ended = b"", False
-    while len(buf) >= 8:
-        _v, rtype, _rid, clen, plen = struct.unpack("!BBHHBx", buf[:8])
-        if rtype == FCGI_STDOUT:
-            out += buf[8:8 + clen]
-        elif rtype == FCGI_END_REQUEST:
-            ended = True
-        buf = buf[8 + clen + plen:]
+        conn.close()
     r = CgiResult(0, out, "")
     return r.status, r.headers, r.body, ended
 

@@ -19,11 +19,10 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import threading
 import time
 
-from harness import (IS_ROOT, Skip, check, fill_filesystem, pid_alive,
+from harness import (check, fill_filesystem, mount_tmpfs, pid_alive,
                      read_text)
 from load import (Load, SpoolIndex, deliver_each, event, fcgi_send,
                   http_send, kinds, tmp_count)
@@ -82,25 +81,6 @@ def redeliver(fig, send, txns, index_fn, threads=4):
 
 def lighttpd(ctx, cfg, procs):
     return ctx.lighttpd_fcgi(cfg, procs=procs, gw_options=FASTCGI_OPTIONS)
-
-
-def mount_tmpfs(ctx, path, size):
-    """A tmpfs of size at path (created 0700), owned by payhook's user;
-    unmounted at cleanup."""
-    if not IS_ROOT:
-        raise Skip("mounting a tmpfs needs root")
-    os.mkdir(path, 0o700)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                        "size=%s,mode=0700,uid=%d,gid=%d"
-                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-
-    def unmount():
-        if subprocess.run(["umount", path]).returncode != 0:
-            subprocess.run(["umount", "-l", path])
-    ctx.cleanups.append(unmount)
 
 
 # ---------------------------------------------------------------- 1

@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import tempfile
 import time
@@ -539,6 +540,160 @@ class CgiResult:
         return json.loads(self.body.decode())
 
 
+# ---------------------------------------------------------------- FastCGI
+#
+# A FastCGI client of the tests' own (records written by hand), so that a
+# body can be sent whole, in pieces, slowly or short. Every request is
+# request id 1, role responder, without keep-alive: payhook answers and
+# closes the connection.
+
+FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN = 1, 3, 4, 5
+FCGI_STDOUT, FCGI_STDERR = 6, 7
+
+
+def fcgi_record(rtype, content, request_id=1):
+    pad = (8 - len(content) % 8) % 8
+    return (struct.pack("!BBHHBx", 1, rtype, request_id, len(content), pad)
+            + content + b"\0" * pad)
+
+
+def fcgi_pairs(params):
+    out = b""
+    for k, v in params.items():
+        k, v = k.encode(), v.encode()
+        for n in (len(k), len(v)):
+            out += (struct.pack("!B", n) if n < 128
+                    else struct.pack("!I", n | 0x80000000))
+        out += k + v
+    return out
+
+
+def fcgi_begin(params):
+    """FCGI_BEGIN_REQUEST and the whole FCGI_PARAMS stream of params."""
+    data = fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
+    pairs = fcgi_pairs(params)
+    for i in range(0, len(pairs), 65535):
+        data += fcgi_record(FCGI_PARAMS, pairs[i:i + 65535])
+    return data + fcgi_record(FCGI_PARAMS, b"")
+
+
+def fcgi_params(body, path="/ngn", signature=None):
+    p = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "POST",
+         "SCRIPT_NAME": "/payhook", "PATH_INFO": path,
+         "REQUEST_URI": "/payhook" + path, "QUERY_STRING": "",
+         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+         "CONTENT_TYPE": "application/json",
+         "CONTENT_LENGTH": str(len(body))}
+    if signature is not None:
+        p["HTTP_X_SIGNATURE"] = signature
+    return p
+
+
+class FcgiConn:
+    """One FastCGI request to addr (a unix socket path or a (host, port)
+    pair), sent in steps: begin() sends the parameters, send() body bytes
+    as one FCGI_STDIN record, end() the empty FCGI_STDIN record that ends
+    the body; receive() and answer() read until the connection closes.
+    timeout bounds the connect and each send and read."""
+
+    def __init__(self, addr, timeout=20):
+        family = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
+        self.addr = addr
+        self.timeout = timeout
+        self.s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.s.settimeout(timeout)
+            self.s.connect(addr)
+        except BaseException:
+            self.s.close()
+            raise
+
+    def close(self):
+        self.s.close()
+
+    def write(self, data):
+        """Send raw bytes; False when payhook has answered (or gone) and
+        closed the connection before reading them all."""
+        try:
+            self.s.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def begin(self, params):
+        self.s.sendall(fcgi_begin(params))
+
+    def send(self, data):
+        return self.write(fcgi_record(FCGI_STDIN, data))
+
+    def end(self):
+        return self.send(b"")
+
+    def receive(self, deadline=None):
+        """Read until payhook closes the connection (a reset counts as
+        the close) and close it; returns (STDOUT bytes, STDERR bytes,
+        whether FCGI_END_REQUEST came). With deadline (a time.time()
+        value) each read waits only until then: socket.timeout past it."""
+        buf = b""
+        try:
+            while True:
+                if deadline is not None:
+                    self.s.settimeout(max(0.01, deadline - time.time()))
+                try:
+                    chunk = self.s.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            self.s.close()
+        out, err, ended = b"", b"", False
+        while len(buf) >= 8:
+            _v, rtype, _rid, clen, plen = struct.unpack("!BBHHBx", buf[:8])
+            content = buf[8:8 + clen]
+            buf = buf[8 + clen + plen:]
+            if rtype == FCGI_STDOUT:
+                out += content
+            elif rtype == FCGI_STDERR:
+                err += content
+            elif rtype == FCGI_END_REQUEST:
+                ended = True
+        return out, err, ended
+
+    def answer(self):
+        """The answer as a CgiResult of the STDOUT stream; the request
+        must have ended with FCGI_END_REQUEST."""
+        out, err, ended = self.receive()
+        check(ended, "no FCGI_END_REQUEST from %r" % (self.addr,))
+        return CgiResult(0, out, err.decode("utf-8", "replace"))
+
+    def readable(self, timeout):
+        """Has the server answered (or closed) within timeout seconds?"""
+        self.s.settimeout(timeout)
+        try:
+            self.s.recv(1, socket.MSG_PEEK)     # data, or b"" at close
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.s.settimeout(self.timeout)
+
+
+def fcgi_request(addr, params, body=b"", timeout=20):
+    """One FastCGI responder request to addr (a unix socket path or a
+    (host, port) pair); returns a CgiResult of the STDOUT stream."""
+    conn = FcgiConn(addr, timeout)
+    try:
+        data = fcgi_begin(params)
+        for i in range(0, len(body), 65535):
+            data += fcgi_record(FCGI_STDIN, body[i:i + 65535])
+        conn.write(data + fcgi_record(FCGI_STDIN, b""))
+        return conn.answer()
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------- lighttpd
 
 class Lighttpd:
@@ -919,6 +1074,25 @@ setenv.add-environment = ( %s )""" % ", ".join(
         else:
             print("# kept " + self.dir)
         return problems
+
+
+def mount_tmpfs(ctx, path, size):
+    """A tmpfs of size (mount's size=, "8m") at path (created 0700),
+    owned by payhook's user; unmounted at cleanup. Skip unless root."""
+    if not IS_ROOT:
+        raise Skip("mounting a tmpfs needs root")
+    os.mkdir(path, 0o700)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        "size=%s,mode=0700,uid=%d,gid=%d"
+                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+
+    def unmount():
+        if subprocess.run(["umount", path]).returncode != 0:
+            subprocess.run(["umount", "-l", path])
+    ctx.cleanups.append(unmount)
 
 
 def fill_filesystem(path):

@@ -12,29 +12,11 @@ import subprocess
 import threading
 import time
 
-from harness import (EXAMPLE, IS_ROOT, Failure, Skip, accepted_id,
-                     as_test_user, body_of, check, check_error, eq,
-                     fill_filesystem, ngn_headers, ngn_payload, pid_alive)
-from test_servers import Standalone, fcgi_params, fcgi_request
-
-
-def _mount_tmpfs(ctx, path, size):
-    """A tmpfs of size at path, owned by the test user; unmounted at
-    cleanup."""
-    if not IS_ROOT:
-        raise Skip("mounting a small tmpfs needs root")
-    os.mkdir(path, 0o700)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                        "size=%s,mode=0700,uid=%d,gid=%d"
-                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-
-    def unmount():
-        if subprocess.run(["umount", path]).returncode != 0:
-            subprocess.run(["umount", "-l", path])
-    ctx.cleanups.append(unmount)
+from harness import (EXAMPLE, Failure, Skip, accepted_id, as_test_user,
+                     body_of, check, check_error, eq, fcgi_params,
+                     fcgi_request, fill_filesystem, mount_tmpfs, ngn_headers,
+                     ngn_payload, pid_alive)
+from test_servers import Standalone
 
 
 def _post_txn(lt, txn, timeout=30):
@@ -46,7 +28,7 @@ def test_dedup_state_disk_full(ctx):
     worker (Berkeley DB's sparse, mmapped region files used to SIGBUS),
     and once space is freed the same deliveries are accepted."""
     cfg, spool, state = ctx.config()
-    _mount_tmpfs(ctx, state, "8m")
+    mount_tmpfs(ctx, state, "8m")
     lt = ctx.lighttpd_fcgi(cfg)
     pids = lt.children()
     accepted_id(lt.post(body_of(EXAMPLE)), "before the disk fills")
@@ -90,7 +72,7 @@ def test_dedup_state_disk_full_cgi(ctx):
     """The same in CGI mode, where every delivery is a new process that
     joins the environment on the full disk."""
     cfg, spool, state = ctx.config()
-    _mount_tmpfs(ctx, state, "8m")
+    mount_tmpfs(ctx, state, "8m")
     r = ctx.cgi_post(cfg, body_of(EXAMPLE))
     eq(r.status, 200, "before the disk fills: %s" % r.stderr[-1000:])
     filler = os.path.join(state, "filler")

@@ -22,15 +22,15 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import time
 
 from harness import (CUSTOMER_EMAIL, IS_ROOT, SECRET, TEST_USER, accept,
                      body_of, CgiResult, check, check_duplicate, check_error,
-                     eq, Failure, free_port, http_request, kill_left, Lighttpd,
-                     ngn_headers, ngn_payload, padded_body, pid_alive,
-                     proc_children, read_text, Skip)
+                     eq, Failure, fcgi_params, fcgi_request, free_port,
+                     http_request, kill_left, Lighttpd, ngn_headers,
+                     ngn_payload, padded_body, pid_alive, proc_children,
+                     read_text, Skip)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -333,87 +333,6 @@ class Standalone(Server):
             pids = [p for p in self.worker_pids() if p not in exclude]
             return pids if len(pids) == n else None
         return wait_for(ready, 10, "%d workers of %s" % (n, self.name))
-
-
-# ---------------------------------------------------------------- FastCGI
-
-FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS, FCGI_STDIN = 1, 3, 4, 5
-FCGI_STDOUT, FCGI_STDERR = 6, 7
-
-
-def fcgi_record(rtype, content, request_id=1):
-    pad = (8 - len(content) % 8) % 8
-    return (struct.pack("!BBHHBx", 1, rtype, request_id, len(content), pad)
-            + content + b"\0" * pad)
-
-
-def fcgi_pairs(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += (struct.pack("!B", n) if n < 128
-                    else struct.pack("!I", n | 0x80000000))
-        out += k + v
-    return out
-
-
-def fcgi_request(addr, params, body=b"", timeout=20):
-    """One FastCGI responder request to addr (a unix socket path or a
-    (host, port) pair); returns a CgiResult of the STDOUT stream."""
-    family = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(addr)
-        data = fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
-        pairs = fcgi_pairs(params)
-        for i in range(0, len(pairs), 65535):
-            data += fcgi_record(FCGI_PARAMS, pairs[i:i + 65535])
-        data += fcgi_record(FCGI_PARAMS, b"")
-        for i in range(0, len(body), 65535):
-            data += fcgi_record(FCGI_STDIN, body[i:i + 65535])
-        data += fcgi_record(FCGI_STDIN, b"")
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass                # answered without reading everything
-        buf = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                break
-            buf += chunk
-    finally:
-        s.close()
-    out, err, ended = b"", b"", False
-    while len(buf) >= 8:
-        _v, rtype, _rid, clen, plen = struct.unpack("!BBHHBx", buf[:8])
-        content = buf[8:8 + clen]
-        buf = buf[8 + clen + plen:]
-        if rtype == FCGI_STDOUT:
-            out += content
-        elif rtype == FCGI_STDERR:
-            err += content
-        elif rtype == FCGI_END_REQUEST:
-            ended = True
-    check(ended, "no FCGI_END_REQUEST from %r" % (addr,))
-    return CgiResult(0, out, err.decode("utf-8", "replace"))
-
-
-def fcgi_params(body, path="/ngn", signature=None):
-    p = {"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": "POST",
-         "SCRIPT_NAME": "/payhook", "PATH_INFO": path,
-         "REQUEST_URI": "/payhook" + path, "QUERY_STRING": "",
-         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-         "CONTENT_TYPE": "application/json",
-         "CONTENT_LENGTH": str(len(body))}
-    if signature is not None:
-        p["HTTP_X_SIGNATURE"] = signature
-    return p
 
 
 # ---------------------------------------------------------------- checks

@@ -4,90 +4,26 @@
 #
 # Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
 #
-# The FastCGI tests drive "payhook --listen unix:PATH" with a small client
-# of their own (FastCGI records written by hand), so that the body can be
-# sent in pieces, slowly, or short; the CGI tests run the binary directly
+# The FastCGI tests drive "payhook --listen unix:PATH" with the harness's
+# own FastCGI client (harness.FcgiConn), so that the body can be sent in
+# pieces, slowly, or short; the CGI tests run the binary directly
 # with a pipe on stdin. The allowlist tests go through lighttpd, whose
 # REMOTE_ADDR is 127.0.0.1.
 
 import os
 import signal
-import socket
-import struct
 import subprocess
 import time
 
 from harness import (ERROR_BODIES, as_test_user, body_of, CgiResult,
                      check, check_error, eq, expected_ngn_event,
-                     accepted_id, check_event_file, ngn_headers, ngn_payload,
-                     now_ms, parse_log, scan_sanitizer)
-from test_servers import (FCGI_BEGIN_REQUEST, FCGI_END_REQUEST, FCGI_PARAMS,
-                          FCGI_STDIN, FCGI_STDOUT, Standalone, fcgi_pairs,
-                          fcgi_params, fcgi_record, wait_for)
+                     accepted_id, check_event_file, FcgiConn, fcgi_params,
+                     ngn_headers, ngn_payload, now_ms, parse_log,
+                     scan_sanitizer)
+from test_servers import Standalone, wait_for
 
 
 # ---------------------------------------------------------------- helpers
-
-class FcgiConn:
-    """One FastCGI request sent in steps: begin() sends the parameters,
-    send() body bytes as STDIN records, end() the empty STDIN record;
-    answer() reads until FCGI_END_REQUEST (or the connection closes)."""
-
-    def __init__(self, path, timeout=20):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-
-    def begin(self, params):
-        data = fcgi_record(FCGI_BEGIN_REQUEST, struct.pack("!HB5x", 1, 0))
-        data += fcgi_record(FCGI_PARAMS, fcgi_pairs(params))
-        data += fcgi_record(FCGI_PARAMS, b"")
-        self.s.sendall(data)
-
-    def send(self, data):
-        try:
-            self.s.sendall(fcgi_record(FCGI_STDIN, data))
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False        # answered and closed already
-
-    def end(self):
-        return self.send(b"")
-
-    def answer(self):
-        buf = b""
-        try:
-            while True:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        except ConnectionResetError:
-            pass
-        finally:
-            self.s.close()
-        out, ended = b"", False
-        while len(buf) >= 8:
-            _v, rtype, _rid, clen, plen = struct.unpack("!BBHHBx", buf[:8])
-            if rtype == FCGI_STDOUT:
-                out += buf[8:8 + clen]
-            elif rtype == FCGI_END_REQUEST:
-                ended = True
-            buf = buf[8 + clen + plen:]
-        check(ended, "no FCGI_END_REQUEST")
-        return CgiResult(0, out, "")
-
-    def readable(self, timeout):
-        """Has the server answered (or closed) within timeout seconds?"""
-        self.s.settimeout(timeout)
-        try:
-            self.s.recv(1, socket.MSG_PEEK)     # data, or b"" at close
-            return True
-        except socket.timeout:
-            return False
-        finally:
-            self.s.settimeout(20)
-
 
 def signed(txn):
     body = body_of(ngn_payload(txn))

@@ -45,6 +45,26 @@ open_dd(const char *dir, unsigned wait_ms, struct ph_error *err)
 	return ph_dedup_open(dir, &opt, err);
 }
 
+/* Begin the test called name with the database in dir (claim waits of
+ * wait_ms). NULL when it does not open: the failure is recorded with
+ * Berkeley DB's message, the test ended and dir freed; the caller returns. */
+static struct ph_dedup *
+begin_with_dd(const char *name, char *dir, unsigned wait_ms)
+{
+	struct ph_error err = { "" };
+	struct ph_dedup *dd;
+
+	test_begin(name);
+	dd = open_dd(dir, wait_ms, &err);
+	test_assert(dd != NULL);
+	if (dd == NULL) {
+		printf("# %s\n", err.msg);
+		test_end();
+		free(dir);
+	}
+	return dd;
+}
+
 static void
 sleep_ms(unsigned ms)
 {
@@ -276,15 +296,10 @@ test_dedup_claim(void)
 	uint64_t t0;
 	pid_t pid;
 
-	test_begin("dedup: claim, busy, commit, duplicate");
-	dd = open_dd(dir, 50, &err);
-	test_assert(dd != NULL);
-	if (dd == NULL) {
-		printf("# %s\n", err.msg);
-		test_end();
-		free(dir);
+	dd = begin_with_dd("dedup: claim, busy, commit, duplicate",
+			   dir, 50);
+	if (dd == NULL)
 		return;
-	}
 	test_assert(ph_dedup_count(dd, &err) == 0);
 	test_assert(ph_dedup_claim(dd, "test:claim", id, &err) ==
 		    PH_CLAIM_OWNED);
@@ -381,14 +396,10 @@ test_dedup_release(void)
 	char id[27];
 	pid_t pid;
 
-	test_begin("dedup: release lets the key be claimed again");
-	dd = open_dd(dir, 50, &err);
-	test_assert(dd != NULL);
-	if (dd == NULL) {
-		test_end();
-		free(dir);
+	dd = begin_with_dd("dedup: release lets the key be claimed again",
+			   dir, 50);
+	if (dd == NULL)
 		return;
-	}
 	test_assert(ph_dedup_claim(dd, "test:rel", NULL, &err) ==
 		    PH_CLAIM_OWNED);
 	test_assert(ph_dedup_release(dd, "test:rel", &err) == 0);
@@ -730,14 +741,10 @@ test_dedup_crash(void)
 	ino_t region;
 	pid_t pid;
 
-	dd = open_dd(dir, 0, &err);
-	test_begin("dedup: SIGKILL after a claim: recover, reopen, take over");
-	test_assert(dd != NULL);
-	if (dd == NULL) {
-		test_end();
-		free(dir);
+	dd = begin_with_dd("dedup: SIGKILL after a claim: recover, reopen, "
+			   "take over", dir, 0);
+	if (dd == NULL)
 		return;
-	}
 	test_assert(ph_dedup_claim(dd, "test:before", NULL, &err) ==
 		    PH_CLAIM_OWNED);
 	test_assert(ph_dedup_commit(dd, "test:before", ID_A, &err) == 0);
@@ -932,14 +939,10 @@ test_dedup_records(void)
 	char id[27];
 	size_t n;
 
-	test_begin("dedup: unreadable records are taken over, not 503");
-	dd = open_dd(dir, 50, &err);
-	test_assert(dd != NULL);
-	if (dd == NULL) {
-		test_end();
-		free(dir);
+	dd = begin_with_dd("dedup: unreadable records are taken over, not 503",
+			   dir, 50);
+	if (dd == NULL)
 		return;
-	}
 	test_assert(raw_put(dir, "test:garbage", "\xff\x00junk", 6) == 0);
 	test_assert(ph_dedup_claim(dd, "test:garbage", id, &err) ==
 		    PH_CLAIM_OWNED);
@@ -1211,14 +1214,10 @@ test_dedup_count_load(void)
 	uint64_t t0, worst = 0;
 	int ok = 0, counts = 0;
 
-	test_begin("dedup: counting while other processes commit");
-	dd = open_dd(dir, 0, &err);
-	test_assert(dd != NULL);
-	if (dd == NULL) {
-		test_end();
-		free(dir);
+	dd = begin_with_dd("dedup: counting while other processes commit",
+			   dir, 0);
+	if (dd == NULL)
 		return;
-	}
 	for (int i = 0; i < RECORDS; i++) {
 		snprintf(key, sizeof(key), "test:count:%06d", i);
 		ok |= ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
