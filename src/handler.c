@@ -32,7 +32,7 @@
 /* How long one event may wait on the dedup database in all (claim,
  * commit, release): behind a stopped or stuck process, the answer is a
  * 503 within this, inside the timeouts providers give a webhook (10 s and
- * more). A batch's first event meets the stopped process and ends it. */
+ * more). Each event of a batch (Adyen) has a budget of its own. */
 #define DEDUP_BUDGET_US (8ull * 1000000)
 
 /* What happened to a request, for its one log line. */
