@@ -53,8 +53,10 @@ MAPPED_TYPES = {
              "payment.succeeded", "payment.failed", "payment.expired",
              "refund.succeeded", "refund.failed", "unknown"},
     "paymentoptions": {"payment.authorized", "payment.succeeded",
-                       "payment.failed", "refund.succeeded", "refund.failed",
-                       "payment.cancelled", "unknown"},
+                       "payment.failed", "payment.capture_failed",
+                       "refund.succeeded", "refund.failed",
+                       "payment.cancelled", "payment.cancel_failed",
+                       "unknown"},
 }
 
 
