@@ -104,6 +104,9 @@ int ph_route_opt_secret(struct ph_route *r, const char *key,
 			struct ph_secret *out, struct ph_faults *faults);
 int ph_route_opt_bool(struct ph_route *r, const char *key, bool *out,
 		      struct ph_faults *faults);
+/* An integer in [min, max] (max below INT64_MAX). */
+int ph_route_opt_uint(struct ph_route *r, const char *key, uint64_t min,
+		      uint64_t max, uint64_t *out, struct ph_faults *faults);
 /* "where" prefix for fault messages about r: "route 'ngn' (#4)". */
 const char *ph_route_where(const struct ph_route *r, char *buf, size_t size);
 

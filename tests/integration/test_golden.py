@@ -19,6 +19,8 @@
 #                   with a secret nobody has); nothing else changes.
 #   omno            HTTP Basic with the route's user and password.
 #   paymentoptions  ?token=<url_token> in the query string.
+#   stripe          Stripe-Signature: t=<now>,v1=<HMAC-SHA256 of "<now>.<body>">
+#                   made with the route's first secret.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -32,6 +34,7 @@ import hmac
 import json
 import os
 import sys
+import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +44,7 @@ import harness  # noqa: E402
 from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
-PROVIDERS = ("ompay", "omno", "paymentoptions")
+PROVIDERS = ("ompay", "omno", "paymentoptions", "stripe")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -57,6 +60,11 @@ MAPPED_TYPES = {
                        "refund.succeeded", "refund.failed",
                        "payment.cancelled", "payment.cancel_failed",
                        "unknown"},
+    "stripe": {"payment.created", "payment.pending", "payment.action_required",
+               "payment.authorized", "payment.succeeded", "payment.failed",
+               "payment.cancelled", "payment.expired", "refund.pending",
+               "refund.succeeded", "refund.failed", "subscription.renewed",
+               "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
 }
 
 
@@ -202,6 +210,11 @@ def credentials(provider, body):
     elif provider == "paymentoptions":
         env["QUERY_STRING"] = "token=" + urllib.parse.quote(
             route["url_token"], safe="")
+    elif provider == "stripe":
+        t = str(int(time.time()))
+        mac = hmac.new(route["secrets"][0].encode(), t.encode() + b"." + body,
+                       hashlib.sha256).hexdigest()
+        headers["Stripe-Signature"] = "t=%s,v1=%s" % (t, mac)
     return body, headers, env
 
 

@@ -7,7 +7,7 @@
 # duplicate, 401 and 400 (a validly signed body that is not JSON), each
 # of those two writing a quarantine entry, 413, 404, and one accepted
 # delivery for each of the other providers (credentials as in
-# test_golden.py). Each is one CGI invocation under
+# test_golden.py), and a Stripe delivery with a stale timestamp (401). Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
 #            --error-exitcode=99 --track-fds=no --log-file=LOG
@@ -212,7 +212,8 @@ def test_valgrind_cgi_providers(ctx):
     cfg, spool, _state = ctx.config(routes=fixture_routes())
     cases = [("ompay", "transaction_completed", 204),
              ("omno", "example", 200),
-             ("paymentoptions", "sale_success", 200)]
+             ("paymentoptions", "sale_success", 200),
+             ("stripe", "charge_refunded", 200)]
     for n, (provider, case, status) in enumerate(cases, 1):
         body, headers, env, path = fixture_delivery(ctx, provider, case)
         what = "%s/%s accepted" % (provider, case)
@@ -223,6 +224,16 @@ def test_valgrind_cgi_providers(ctx):
         else:
             accepted(r, what)
         eq(len(spool.new()), n, "files in new/ after " + what)
+    # Refused: a Stripe signature from before the tolerance (the header
+    # parsed, the time refused, logged).
+    body, headers, env, path = fixture_delivery(ctx, "stripe",
+                                                "charge_dispute_created")
+    headers["Stripe-Signature"] = re.sub(
+        r"^t=\d+", "t=%d" % (int(time.time()) - 3600),
+        headers["Stripe-Signature"])
+    vg.cgi("stripe stale timestamp", cfg, 401, body=body, headers=headers,
+           env=env, path=path)
+    eq(len(spool.new()), len(cases), "files in new/ after a 401")
     eq(spool.tmp(), [], "files in tmp/ at the end")
 
 
