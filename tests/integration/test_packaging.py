@@ -35,7 +35,8 @@ EXAMPLE_ENV = {"NGN_WEBHOOK_SECRET": "deb-ngn-secret",
                "OMPAY_CLIENT_SECRET": "deb-ompay-secret",
                "OMNO_WEBHOOK_PASSWORD": "deb-omno-password",
                "PO_WEBHOOK_TOKEN": "deb-po-token",
-               "STRIPE_WEBHOOK_SECRET": "whsec_deb_stripe"}
+               "STRIPE_WEBHOOK_SECRET": "whsec_deb_stripe",
+               "SHOPIFY_CLIENT_SECRET": "deb-shopify-secret"}
 
 
 def run(argv, what, timeout, **kw):
@@ -277,7 +278,7 @@ def test_deb_package(ctx):
         out = run(["/usr/sbin/payhook", "--check-config", "--config",
                    EXAMPLE_CONFIG], "payhook --check-config", 30,
                   env=dict(EXAMPLE_ENV, PATH="/usr/bin:/bin"))
-        eq(out, "%s: OK (5 routes)\n" % EXAMPLE_CONFIG, "--check-config")
+        eq(out, "%s: OK (6 routes)\n" % EXAMPLE_CONFIG, "--check-config")
 
         # A CGI delivery through the installed binary, as payhook, with the
         # example configuration: the event lands in /var/spool/payhook.

@@ -139,7 +139,7 @@ def accepted(r, what):
 
 def fixture_delivery(ctx, provider, case):
     """(body, headers, env, path) of a valid delivery of a fixture."""
-    route = route_of(provider)
+    route = route_of(provider, case)
     auth = route.get("auth", {})
     for key in ("password", "token", "value", "secret"):
         if isinstance(auth.get(key), str):
@@ -148,7 +148,7 @@ def fixture_delivery(ctx, provider, case):
         ctx.secrets.add(route["url_token"])
     with open(fixture_path(provider, case), "rb") as f:
         body = f.read()
-    body, headers, env = credentials(provider, body)
+    body, headers, env = credentials(provider, body, case)
     return body, headers, env, route["path"]
 
 
@@ -213,7 +213,9 @@ def test_valgrind_cgi_providers(ctx):
     cases = [("ompay", "transaction_completed", 204),
              ("omno", "example", 200),
              ("paymentoptions", "sale_success", 200),
-             ("stripe", "charge_refunded", 200)]
+             ("stripe", "charge_refunded", 200),
+             ("generic-hmac", "github_sponsorship_created", 200),
+             ("generic-hmac", "shopify_orders_paid", 200)]
     for n, (provider, case, status) in enumerate(cases, 1):
         body, headers, env, path = fixture_delivery(ctx, provider, case)
         what = "%s/%s accepted" % (provider, case)
