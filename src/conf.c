@@ -392,6 +392,18 @@ ph_route_opt_bool(struct ph_route *r, const char *key, bool *out,
 	return 0;
 }
 
+int
+ph_route_opt_uint(struct ph_route *r, const char *key, uint64_t min,
+		  uint64_t max, uint64_t *out, struct ph_faults *faults)
+{
+	char where[WHERE_MAX];
+	size_t before = faults->count;
+
+	get_uint(r->json, ph_route_where(r, where, sizeof(where)), key, min,
+		 max, out, faults);
+	return faults->count == before ? 0 : -1;
+}
+
 /* The name goes first: every later fault of the route is located by it. */
 static void
 route_name(struct ph_config *cfg, size_t i, struct ph_faults *f)

@@ -131,6 +131,9 @@ int ph_config_secret(struct json_object *v, const char *label,
 int ph_route_secret_list(struct ph_route *r, const char *key,
 			 struct ph_secret **out, size_t *n_out,
 			 struct ph_faults *faults);
+/* An integer in [min, max] (max below INT64_MAX). */
+int ph_route_opt_uint(struct ph_route *r, const char *key, uint64_t min,
+		      uint64_t max, uint64_t *out, struct ph_faults *faults);
 /* "where" prefix for fault messages about r: "route 'ngn' (#4)". */
 const char *ph_route_where(const struct ph_route *r, char *buf, size_t size);
 

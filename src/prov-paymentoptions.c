@@ -27,17 +27,19 @@ struct po_settings {
 	const char *verified_by;
 };
 
-/* Folded transaction_type -> event type on success, on failure. */
+/* Folded transaction_type -> event type on success, on failure. A failed
+ * CAPTURE or VOID is the operation's failure, not the payment's: the
+ * authorization stands (payment.capture_failed, payment.cancel_failed). */
 static const struct {
 	const char *ttype;
 	const char *success;
 	const char *failure;
 } po_types[] = {
 	{ "preauth", "payment.authorized", "payment.failed" },
-	{ "capture", "payment.succeeded", "payment.failed" },
+	{ "capture", "payment.succeeded", "payment.capture_failed" },
 	{ "sale", "payment.succeeded", "payment.failed" },
 	{ "refund", "refund.succeeded", "refund.failed" },
-	{ "void", "payment.cancelled", "payment.failed" },
+	{ "void", "payment.cancelled", "payment.cancel_failed" },
 };
 
 static int

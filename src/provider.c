@@ -23,6 +23,8 @@ extern const struct ph_provider ph_provider_ompay;
 extern const struct ph_provider ph_provider_omno;
 extern const struct ph_provider ph_provider_paymentoptions;
 extern const struct ph_provider ph_provider_standard_webhooks;
+extern const struct ph_provider ph_provider_stripe;
+extern const struct ph_provider ph_provider_generic_hmac;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -31,6 +33,8 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_paymentoptions,
 	&ph_provider_standard_webhooks,
 	&ph_provider_adyen,
+	&ph_provider_stripe,
+	&ph_provider_generic_hmac,
 	NULL,
 };
 

@@ -45,6 +45,8 @@ bool ph_secret_equal(const struct ph_secret *secret, const void *presented,
 /* The default tolerance of signed timestamps (Stripe, Standard Webhooks,
  * generic-hmac with timestamp_header): five minutes either way. */
 #define PH_TIMESTAMP_TOLERANCE_S 300
+/* The largest tolerance a route may configure ("tolerance_seconds"). */
+#define PH_TIMESTAMP_TOLERANCE_MAX_S 86400
 
 /* A provider's signed timestamp: text (len bytes, not NUL-terminated) must
  * be 1 to 12 ASCII digits of Unix time in seconds, and within tolerance_s

@@ -30,6 +30,12 @@
 #                   written back with json.dumps, key order kept. An Adyen
 #                   request carries several events: its expected file is the
 #                   list of events, in the items' order.
+#   stripe          Stripe-Signature: t=<now>,v1=<HMAC-SHA256 of "<now>.<body>">
+#                   made with the route's first secret.
+#   generic-hmac    the route's header (and timestamp header) as the route
+#                   describes them (generic_hmac_headers), with its first
+#                   secret; a case named <route>_... is delivered to the
+#                   generic-hmac route of that name (github_..., shopify_...).
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -54,7 +60,7 @@ from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 PROVIDERS = ("ompay", "omno", "paymentoptions", "standard-webhooks",
-             "adyen")
+             "adyen", "stripe", "generic-hmac")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -66,14 +72,23 @@ MAPPED_TYPES = {
              "payment.succeeded", "payment.failed", "payment.expired",
              "refund.succeeded", "refund.failed", "unknown"},
     "paymentoptions": {"payment.authorized", "payment.succeeded",
-                       "payment.failed", "refund.succeeded", "refund.failed",
-                       "payment.cancelled", "unknown"},
+                       "payment.failed", "payment.capture_failed",
+                       "refund.succeeded", "refund.failed",
+                       "payment.cancelled", "payment.cancel_failed",
+                       "unknown"},
     "standard-webhooks": {"payment.succeeded", "payment.failed", "unknown"},
     "adyen": {"payment.authorized", "payment.failed", "payment.succeeded",
               "payment.capture_failed", "payment.cancelled",
               "payment.cancel_failed", "payment.expired", "refund.succeeded",
               "refund.failed", "dispute.opened", "dispute.won",
               "dispute.lost", "unknown"},
+    "stripe": {"payment.created", "payment.pending", "payment.action_required",
+               "payment.authorized", "payment.succeeded", "payment.failed",
+               "payment.cancelled", "payment.expired", "refund.pending",
+               "refund.succeeded", "refund.failed", "subscription.renewed",
+               "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
+    "generic-hmac": {"payment.succeeded", "payment.cancelled",
+                     "refund.succeeded", "unknown"},
 }
 # The specification's example webhook-id.
 SWH_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
@@ -177,11 +192,38 @@ def fixture_routes():
         return json.load(f)["routes"]
 
 
-def route_of(provider):
-    for r in fixture_routes():
-        if r["provider"] == provider:
+def route_of(provider, case=None):
+    """The provider's route in routes.json: the one whose name begins the
+    case's name ("github" for "github_sponsorship_created"), else the
+    provider's first."""
+    routes = [r for r in fixture_routes() if r["provider"] == provider]
+    for r in routes:
+        if case is not None and case.startswith(r["name"] + "_"):
             return r
+    if routes:
+        return routes[0]
     raise Failure("tests/fixtures/routes.json has no %s route" % provider)
+
+
+def generic_hmac_headers(route, body, timestamp=None):
+    """The signature header (and timestamp header) a generic-hmac route
+    expects for body, made with its first secret."""
+    algo = route.get("algorithm", "sha256")
+    headers = {}
+    msg = body
+    if "timestamp_header" in route:
+        t = str(int(time.time()) if timestamp is None else timestamp)
+        headers[route["timestamp_header"]] = t
+        tmpl = route.get("signed_content", "{timestamp}.{body}").encode()
+        head, _sep, tail = tmpl.partition(b"{body}")
+        msg = (head.replace(b"{timestamp}", t.encode()) + body +
+               tail.replace(b"{timestamp}", t.encode()))
+    mac = hmac.new(route["secrets"][0].encode(), msg,
+                   getattr(hashlib, algo)).digest()
+    enc = (base64.b64encode(mac).decode()
+           if route.get("encoding") == "base64" else mac.hex())
+    headers[route["header"]] = route.get("prefix", "") + enc
+    return headers
 
 
 def ompay_text(v):
@@ -241,9 +283,9 @@ def adyen_resign(body, hex_key):
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
-def credentials(provider, body):
+def credentials(provider, body, case=None):
     """(body, headers, extra CGI environment) for a valid delivery."""
-    route = route_of(provider)
+    route = route_of(provider, case)
     headers = {"Content-Type": "application/json"}
     env = {}
     if provider == "ompay":
@@ -265,13 +307,20 @@ def credentials(provider, body):
         headers["webhook-id"] = SWH_ID
         headers["webhook-timestamp"] = ts
         headers["webhook-signature"] = "v1," + base64.b64encode(mac).decode()
+    elif provider == "stripe":
+        t = str(int(time.time()))
+        mac = hmac.new(route["secrets"][0].encode(), t.encode() + b"." + body,
+                       hashlib.sha256).hexdigest()
+        headers["Stripe-Signature"] = "t=%s,v1=%s" % (t, mac)
+    elif provider == "generic-hmac":
+        headers.update(generic_hmac_headers(route, body))
     return body, headers, env
 
 
 def deliver(ctx, provider, case):
     """Deliver one fixture; return its spooled event (Obj) without id and
     received_at (Adyen: the list of them)."""
-    route = route_of(provider)
+    route = route_of(provider, case)
     for key in ("password", "token", "value", "secret"):
         if isinstance(route.get("auth", {}).get(key), str):
             ctx.secrets.add(route["auth"][key])
@@ -280,7 +329,7 @@ def deliver(ctx, provider, case):
     cfg, spool, _state = ctx.config(routes=fixture_routes())
     with open(fixture_path(provider, case), "rb") as f:
         body = f.read()
-    body, headers, env = credentials(provider, body)
+    body, headers, env = credentials(provider, body, case)
     r = ctx.cgi(cfg, body=body, path=route["path"], headers=headers, env=env)
     want = 204 if provider == "ompay" else 200
     eq(r.status, want, "%s/%s: status (stdout %r, stderr %r)"

@@ -34,7 +34,9 @@ EXAMPLE_CONFIG = "/usr/share/doc/payhook/examples/payhook.json.example"
 EXAMPLE_ENV = {"NGN_WEBHOOK_SECRET": "deb-ngn-secret",
                "OMPAY_CLIENT_SECRET": "deb-ompay-secret",
                "OMNO_WEBHOOK_PASSWORD": "deb-omno-password",
-               "PO_WEBHOOK_TOKEN": "deb-po-token"}
+               "PO_WEBHOOK_TOKEN": "deb-po-token",
+               "STRIPE_WEBHOOK_SECRET": "whsec_deb_stripe",
+               "SHOPIFY_CLIENT_SECRET": "deb-shopify-secret"}
 
 
 def run(argv, what, timeout, **kw):
@@ -279,7 +281,7 @@ def test_deb_package(ctx):
         # The example is a documentation file, readable by all (0644): a
         # live configuration should not be, and --check-config says so.
         eq(out, "%s: warning: %s is readable by others (mode 0644); chmod "
-           "o-r it\n%s: OK (4 routes)\n"
+           "o-r it\n%s: OK (6 routes)\n"
            % (EXAMPLE_CONFIG, EXAMPLE_CONFIG, EXAMPLE_CONFIG),
            "--check-config")
 

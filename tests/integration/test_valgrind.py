@@ -7,7 +7,8 @@
 # duplicate, 401 and 400 (a validly signed body that is not JSON), each
 # of those two writing a quarantine entry, 413, 404, one accepted
 # delivery for each of the other providers (credentials as in
-# test_golden.py) and a Standard Webhooks 401. Each is one CGI invocation under
+# test_golden.py), a Standard Webhooks 401 and a Stripe delivery with a
+# stale timestamp (401). Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
 #            --error-exitcode=99 --track-fds=no --log-file=LOG
@@ -140,7 +141,7 @@ def accepted(r, what):
 
 def fixture_delivery(ctx, provider, case):
     """(body, headers, env, path) of a valid delivery of a fixture."""
-    route = route_of(provider)
+    route = route_of(provider, case)
     auth = route.get("auth", {})
     for key in ("password", "token", "value", "secret"):
         if isinstance(auth.get(key), str):
@@ -149,7 +150,7 @@ def fixture_delivery(ctx, provider, case):
         ctx.secrets.add(route["url_token"])
     with open(fixture_path(provider, case), "rb") as f:
         body = f.read()
-    body, headers, env = credentials(provider, body)
+    body, headers, env = credentials(provider, body, case)
     return body, headers, env, route["path"]
 
 
@@ -214,7 +215,10 @@ def test_valgrind_cgi_providers(ctx):
     cases = [("ompay", "transaction_completed", 204),
              ("omno", "example", 200),
              ("paymentoptions", "sale_success", 200),
-             ("standard-webhooks", "invoice_paid", 200)]
+             ("standard-webhooks", "invoice_paid", 200),
+             ("stripe", "charge_refunded", 200),
+             ("generic-hmac", "github_sponsorship_created", 200),
+             ("generic-hmac", "shopify_orders_paid", 200)]
     for n, (provider, case, status) in enumerate(cases, 1):
         body, headers, env, path = fixture_delivery(ctx, provider, case)
         what = "%s/%s accepted" % (provider, case)
@@ -232,6 +236,15 @@ def test_valgrind_cgi_providers(ctx):
                body=body.replace(b"1999", b"1998"), headers=headers,
                env=env, path=path)
     eq(r.body, b'{"error":"unauthorized"}', "standard-webhooks 401 body")
+    # Refused: a Stripe signature from before the tolerance (the header
+    # parsed, the time refused, logged).
+    body, headers, env, path = fixture_delivery(ctx, "stripe",
+                                                "charge_dispute_created")
+    headers["Stripe-Signature"] = re.sub(
+        r"^t=\d+", "t=%d" % (int(time.time()) - 3600),
+        headers["Stripe-Signature"])
+    vg.cgi("stripe stale timestamp", cfg, 401, body=body, headers=headers,
+           env=env, path=path)
     eq(len(spool.new()), n, "files in new/ at the end")
     eq(spool.tmp(), [], "files in tmp/ at the end")
 

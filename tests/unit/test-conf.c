@@ -414,9 +414,9 @@ test_load_faults(void)
 		  "\"amount_unit\": \"minor\"}]}",
 		  "route 'a' (#1): key 'path': missing", 1 },
 		{ "{" TOP ", \"routes\": [{\"name\": \"a\", \"path\": \"/a\", "
-		  "\"provider\": \"stripe\", \"secrets\": \"s\"}]}",
-		  "route 'a' (#1): key 'provider': unknown provider 'stripe' "
-		  "(known: ", 1 },
+		  "\"provider\": \"no-such-gateway\", \"secrets\": \"s\"}]}",
+		  "route 'a' (#1): key 'provider': unknown provider "
+		  "'no-such-gateway' (known: ", 1 },
 		{ "{" TOP ", \"routes\": [{\"name\": \"a\", \"path\": \"/a\", "
 		  "\"secrets\": \"s\"}]}",
 		  "route 'a' (#1): key 'provider': missing", 1 },
