@@ -16,12 +16,14 @@ extern const struct ph_provider ph_provider_ngn;
 extern const struct ph_provider ph_provider_ompay;
 extern const struct ph_provider ph_provider_omno;
 extern const struct ph_provider ph_provider_paymentoptions;
+extern const struct ph_provider ph_provider_paystack;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
 	&ph_provider_ompay,
 	&ph_provider_omno,
 	&ph_provider_paymentoptions,
+	&ph_provider_paystack,
 	NULL,
 };
 

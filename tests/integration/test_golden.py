@@ -19,6 +19,7 @@
 #                   with a secret nobody has); nothing else changes.
 #   omno            HTTP Basic with the route's user and password.
 #   paymentoptions  ?token=<url_token> in the query string.
+#   paystack        x-paystack-signature: hex HMAC-SHA512 of the body.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -41,7 +42,7 @@ import harness  # noqa: E402
 from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
-PROVIDERS = ("ompay", "omno", "paymentoptions")
+PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -55,6 +56,10 @@ MAPPED_TYPES = {
     "paymentoptions": {"payment.authorized", "payment.succeeded",
                        "payment.failed", "refund.succeeded", "refund.failed",
                        "payment.cancelled", "unknown"},
+    "paystack": {"payment.succeeded", "payment.failed", "refund.pending",
+                 "refund.succeeded", "refund.failed", "transfer.succeeded",
+                 "transfer.failed", "dispute.opened", "dispute.lost",
+                 "unknown"},
 }
 
 
@@ -200,6 +205,9 @@ def credentials(provider, body):
     elif provider == "paymentoptions":
         env["QUERY_STRING"] = "token=" + urllib.parse.quote(
             route["url_token"], safe="")
+    elif provider == "paystack":
+        headers["x-paystack-signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha512).hexdigest()
     return body, headers, env
 
 
