@@ -17,6 +17,7 @@ extern const struct ph_provider ph_provider_ompay;
 extern const struct ph_provider ph_provider_omno;
 extern const struct ph_provider ph_provider_paymentoptions;
 extern const struct ph_provider ph_provider_paystack;
+extern const struct ph_provider ph_provider_razorpay;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -24,6 +25,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_omno,
 	&ph_provider_paymentoptions,
 	&ph_provider_paystack,
+	&ph_provider_razorpay,
 	NULL,
 };
 

@@ -20,6 +20,7 @@
 #   omno            HTTP Basic with the route's user and password.
 #   paymentoptions  ?token=<url_token> in the query string.
 #   paystack        x-paystack-signature: hex HMAC-SHA512 of the body.
+#   razorpay        X-Razorpay-Signature: hex HMAC-SHA256 of the body.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -42,7 +43,8 @@ import harness  # noqa: E402
 from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
-PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack")
+PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack",
+             "razorpay")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -60,6 +62,9 @@ MAPPED_TYPES = {
                  "refund.succeeded", "refund.failed", "transfer.succeeded",
                  "transfer.failed", "dispute.opened", "dispute.lost",
                  "unknown"},
+    "razorpay": {"payment.authorized", "payment.succeeded", "payment.failed",
+                 "refund.pending", "refund.succeeded", "refund.failed",
+                 "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
 }
 
 
@@ -208,6 +213,9 @@ def credentials(provider, body):
     elif provider == "paystack":
         headers["x-paystack-signature"] = hmac.new(
             route["secrets"][0].encode(), body, hashlib.sha512).hexdigest()
+    elif provider == "razorpay":
+        headers["X-Razorpay-Signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
     return body, headers, env
 
 

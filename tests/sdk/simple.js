@@ -32,6 +32,12 @@ const signers = {
 	paystack: (secret, body) => ({
 		'x-paystack-signature': hmacHex('sha512', secret, body),
 	}),
+	// https://razorpay.com/docs/webhooks/validate-test/ : "HMAC with
+	// SHA256 algorithm; with your webhook secret set as the key and the
+	// webhook request body as the message" (the SDK only verifies).
+	razorpay: (secret, body) => ({
+		'X-Razorpay-Signature': hmacHex('sha256', secret, body),
+	}),
 };
 
 async function verify(provider, secret, body, signature, url) {
