@@ -18,6 +18,7 @@ extern const struct ph_provider ph_provider_omno;
 extern const struct ph_provider ph_provider_paymentoptions;
 extern const struct ph_provider ph_provider_paystack;
 extern const struct ph_provider ph_provider_razorpay;
+extern const struct ph_provider ph_provider_checkout;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -26,6 +27,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_paymentoptions,
 	&ph_provider_paystack,
 	&ph_provider_razorpay,
+	&ph_provider_checkout,
 	NULL,
 };
 

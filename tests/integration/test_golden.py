@@ -21,6 +21,12 @@
 #   paymentoptions  ?token=<url_token> in the query string.
 #   paystack        x-paystack-signature: hex HMAC-SHA512 of the body.
 #   razorpay        X-Razorpay-Signature: hex HMAC-SHA256 of the body.
+#   checkout        Cko-Signature: hex HMAC-SHA256 of the body, and the
+#                   Authorization header equal to the route's
+#                   "authorization". Its dispute_won_derived and
+#                   dispute_lost_derived are Checkout.com's
+#                   dispute_evidence_required example with only type and id
+#                   changed: no won or lost example was found in its docs.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -44,7 +50,7 @@ from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack",
-             "razorpay")
+             "razorpay", "checkout")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -65,6 +71,10 @@ MAPPED_TYPES = {
     "razorpay": {"payment.authorized", "payment.succeeded", "payment.failed",
                  "refund.pending", "refund.succeeded", "refund.failed",
                  "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
+    "checkout": {"payment.authorized", "payment.succeeded", "payment.failed",
+                 "payment.cancelled", "payment.capture_failed",
+                 "refund.succeeded", "refund.failed", "dispute.opened",
+                 "dispute.won", "dispute.lost", "unknown"},
 }
 
 
@@ -216,6 +226,10 @@ def credentials(provider, body):
     elif provider == "razorpay":
         headers["X-Razorpay-Signature"] = hmac.new(
             route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
+    elif provider == "checkout":
+        headers["Cko-Signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
+        headers["Authorization"] = route["authorization"]
     return body, headers, env
 
 
@@ -228,6 +242,8 @@ def deliver(ctx, provider, case):
             ctx.secrets.add(route["auth"][key])
     if isinstance(route.get("url_token"), str):
         ctx.secrets.add(route["url_token"])
+    if isinstance(route.get("authorization"), str):
+        ctx.secrets.add(route["authorization"])
     cfg, spool, _state = ctx.config(routes=fixture_routes())
     with open(fixture_path(provider, case), "rb") as f:
         body = f.read()

@@ -38,6 +38,12 @@ const signers = {
 	razorpay: (secret, body) => ({
 		'X-Razorpay-Signature': hmacHex('sha256', secret, body),
 	}),
+	// https://www.checkout.com/docs/workflows/receive-webhooks : the
+	// HMAC of the payload with the webhook action's key, "hex-encoded
+	// (Base16)" in Cko-Signature.
+	checkout: (secret, body) => ({
+		'Cko-Signature': hmacHex('sha256', secret, body),
+	}),
 };
 
 async function verify(provider, secret, body, signature, url) {
