@@ -19,6 +19,7 @@ extern const struct ph_provider ph_provider_paymentoptions;
 extern const struct ph_provider ph_provider_paystack;
 extern const struct ph_provider ph_provider_razorpay;
 extern const struct ph_provider ph_provider_checkout;
+extern const struct ph_provider ph_provider_flutterwave;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -28,6 +29,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_paystack,
 	&ph_provider_razorpay,
 	&ph_provider_checkout,
+	&ph_provider_flutterwave,
 	NULL,
 };
 

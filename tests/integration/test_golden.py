@@ -27,6 +27,11 @@
 #                   dispute_lost_derived are Checkout.com's
 #                   dispute_evidence_required example with only type and id
 #                   changed: no won or lost example was found in its docs.
+#   flutterwave     verif-hash: the route's secret as it is. Its
+#                   charge_completed_failed_derived and _pending_derived are
+#                   the documented successful examples with only
+#                   data.status (and processor_response) changed; no
+#                   documented failed, pending or refund sample was found.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -50,7 +55,7 @@ from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack",
-             "razorpay", "checkout")
+             "razorpay", "checkout", "flutterwave")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -75,6 +80,8 @@ MAPPED_TYPES = {
                  "payment.cancelled", "payment.capture_failed",
                  "refund.succeeded", "refund.failed", "dispute.opened",
                  "dispute.won", "dispute.lost", "unknown"},
+    "flutterwave": {"payment.succeeded", "payment.failed", "payment.pending",
+                    "transfer.succeeded", "transfer.failed"},
 }
 
 
@@ -230,6 +237,8 @@ def credentials(provider, body):
         headers["Cko-Signature"] = hmac.new(
             route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
         headers["Authorization"] = route["authorization"]
+    elif provider == "flutterwave":
+        headers["verif-hash"] = route["secrets"][0]
     return body, headers, env
 
 

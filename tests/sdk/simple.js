@@ -44,6 +44,11 @@ const signers = {
 	checkout: (secret, body) => ({
 		'Cko-Signature': hmacHex('sha256', secret, body),
 	}),
+	// https://developer.flutterwave.com/docs/webhooks : the secret hash
+	// from the dashboard, as it is, in verif-hash; nothing is signed.
+	flutterwave: (secret) => ({
+		'verif-hash': secret,
+	}),
 };
 
 async function verify(provider, secret, body, signature, url) {
