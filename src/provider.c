@@ -20,6 +20,7 @@ extern const struct ph_provider ph_provider_paystack;
 extern const struct ph_provider ph_provider_razorpay;
 extern const struct ph_provider ph_provider_checkout;
 extern const struct ph_provider ph_provider_flutterwave;
+extern const struct ph_provider ph_provider_square;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -30,6 +31,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_razorpay,
 	&ph_provider_checkout,
 	&ph_provider_flutterwave,
+	&ph_provider_square,
 	NULL,
 };
 

@@ -35,10 +35,12 @@ def node(args, timeout=60):
     return p.returncode, p.stdout.decode()
 
 
-def node_sign(ctx, provider, secret, body):
-    """The headers the driver makes for body (a dict)."""
+def node_sign(ctx, provider, secret, body, url=None):
+    """The headers the driver makes for body (a dict); url is Square's
+    notification URL."""
     path = ctx.write(ctx.path("node-body.json"), body)
-    rc, out = node(["sign", provider, secret, path])
+    rc, out = node(["sign", provider, secret, path] +
+                   ([url] if url is not None else []))
     eq(rc, 0, "node simple.js sign %s" % provider)
     return json.loads(out)
 

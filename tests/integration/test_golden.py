@@ -32,6 +32,8 @@
 #                   the documented successful examples with only
 #                   data.status (and processor_response) changed; no
 #                   documented failed, pending or refund sample was found.
+#   square          x-square-hmacsha256-signature: base64 HMAC-SHA256 of
+#                   the route's notification_url followed by the body.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -55,7 +57,7 @@ from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 PROVIDERS = ("ompay", "omno", "paymentoptions", "paystack",
-             "razorpay", "checkout", "flutterwave")
+             "razorpay", "checkout", "flutterwave", "square")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -82,6 +84,8 @@ MAPPED_TYPES = {
                  "dispute.won", "dispute.lost", "unknown"},
     "flutterwave": {"payment.succeeded", "payment.failed", "payment.pending",
                     "transfer.succeeded", "transfer.failed"},
+    "square": {"payment.authorized", "payment.succeeded", "refund.pending",
+               "refund.succeeded", "dispute.opened", "dispute.won"},
 }
 
 
@@ -239,6 +243,11 @@ def credentials(provider, body):
         headers["Authorization"] = route["authorization"]
     elif provider == "flutterwave":
         headers["verif-hash"] = route["secrets"][0]
+    elif provider == "square":
+        headers["x-square-hmacsha256-signature"] = base64.b64encode(
+            hmac.new(route["secrets"][0].encode(),
+                     route["notification_url"].encode() + body,
+                     hashlib.sha256).digest()).decode()
     return body, headers, env
 
 

@@ -5,9 +5,9 @@
 //
 // Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
 //
-//   node simple.js sign PROVIDER SECRET FILE
+//   node simple.js sign PROVIDER SECRET FILE [URL]
 //       Print, as one JSON object, the headers that deliver FILE's bytes
-//       to PROVIDER with SECRET. For providers that publish no signer
+//       to PROVIDER with SECRET (square: to the notification URL URL). For providers that publish no signer
 //       (Paystack, Checkout.com, Flutterwave) this follows their
 //       documentation with Node's crypto; nothing here is payhook's code.
 //   node simple.js verify PROVIDER SECRET FILE SIGNATURE [URL]
@@ -49,6 +49,14 @@ const signers = {
 	flutterwave: (secret) => ({
 		'verif-hash': secret,
 	}),
+	// https://developer.squareup.com/docs/webhooks/step3validate : base64
+	// HMAC-SHA256 of the notification URL followed by the body, as the
+	// SDK's WebhooksHelper computes it (the SDK only verifies).
+	square: (secret, body, url) => ({
+		'x-square-hmacsha256-signature': crypto.createHmac('sha256',
+		    secret).update(Buffer.concat([Buffer.from(url, 'utf8'),
+		    body])).digest('base64'),
+	}),
 };
 
 async function verify(provider, secret, body, signature, url) {
@@ -81,8 +89,9 @@ async function main(argv) {
 	if (cmd === 'sign') {
 		if (!(provider in signers))
 			throw new Error('no signer for ' + provider);
+		// sign's fifth argument is Square's notification URL.
 		process.stdout.write(JSON.stringify(signers[provider](secret,
-		    body)) + '\n');
+		    body, argv[4])) + '\n');
 		return 0;
 	}
 	if (cmd === 'verify') {
