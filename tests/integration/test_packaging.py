@@ -34,7 +34,12 @@ EXAMPLE_CONFIG = "/usr/share/doc/payhook/examples/payhook.json.example"
 EXAMPLE_ENV = {"NGN_WEBHOOK_SECRET": "deb-ngn-secret",
                "OMPAY_CLIENT_SECRET": "deb-ompay-secret",
                "OMNO_WEBHOOK_PASSWORD": "deb-omno-password",
-               "PO_WEBHOOK_TOKEN": "deb-po-token"}
+               "PO_WEBHOOK_TOKEN": "deb-po-token",
+               "PAYSTACK_SECRET_KEY": "deb-paystack-key",
+               "RAZORPAY_WEBHOOK_SECRET": "deb-razorpay-secret",
+               "CKO_WEBHOOK_KEY": "deb-checkout-key",
+               "FLW_SECRET_HASH": "deb-flutterwave-hash",
+               "SQUARE_SIGNATURE_KEY": "deb-square-key"}
 
 
 def run(argv, what, timeout, **kw):
@@ -276,7 +281,7 @@ def test_deb_package(ctx):
         out = run(["/usr/sbin/payhook", "--check-config", "--config",
                    EXAMPLE_CONFIG], "payhook --check-config", 30,
                   env=dict(EXAMPLE_ENV, PATH="/usr/bin:/bin"))
-        eq(out, "%s: OK (4 routes)\n" % EXAMPLE_CONFIG, "--check-config")
+        eq(out, "%s: OK (9 routes)\n" % EXAMPLE_CONFIG, "--check-config")
 
         # A CGI delivery through the installed binary, as payhook, with the
         # example configuration: the event lands in /var/spool/payhook.

@@ -865,11 +865,14 @@ def test_example_configuration(ctx):
     example_path = ctx.write(ctx.path("payhook.json.example"),
                              example("doc/payhook.json.example"), 0o644)
     secrets = {"NGN_WEBHOOK_SECRET": "whsk_a", "OMPAY_CLIENT_SECRET": "b",
-               "OMNO_WEBHOOK_PASSWORD": "c", "PO_WEBHOOK_TOKEN": "d"}
+               "OMNO_WEBHOOK_PASSWORD": "c", "PO_WEBHOOK_TOKEN": "d",
+               "PAYSTACK_SECRET_KEY": "e", "RAZORPAY_WEBHOOK_SECRET": "f",
+               "CKO_WEBHOOK_KEY": "g", "FLW_SECRET_HASH": "h",
+               "SQUARE_SIGNATURE_KEY": "i"}
     p = ctx.run_payhook(["--check-config", "--config", example_path],
                         env=secrets)
     eq((p.returncode, p.stdout.decode()),
-       (0, "%s: OK (4 routes)\n" % example_path), "check-config output")
+       (0, "%s: OK (9 routes)\n" % example_path), "check-config output")
     p = ctx.run_payhook(["--check-config", "--config", example_path])
     eq(p.returncode, 1, "exit status without the secrets")
     for name in secrets:
