@@ -87,9 +87,16 @@ def check_spooled(spool, ulid, provider, case):
           "file: %s" % (provider, case, diff))
 
 
-def flip(body, at=None):
-    """body with one byte changed (inside a value, so still JSON)."""
-    i = body.index(b'"', len(body) // 2) - 1 if at is None else at
+def flip(body):
+    """body with one byte changed inside a JSON string (the first
+    character of the first string that starts past the middle and with a
+    letter or digit), so that it is still JSON and only its signature
+    can refuse it."""
+    i = len(body) // 2
+    while True:
+        i = body.index(b'"', i) + 1
+        if chr(body[i]).isalnum():
+            break
     b = bytearray(body)
     b[i] = ord("0") if b[i] != ord("0") else ord("1")
     return bytes(b)
