@@ -25,6 +25,11 @@ extern const struct ph_provider ph_provider_paymentoptions;
 extern const struct ph_provider ph_provider_standard_webhooks;
 extern const struct ph_provider ph_provider_stripe;
 extern const struct ph_provider ph_provider_generic_hmac;
+extern const struct ph_provider ph_provider_paystack;
+extern const struct ph_provider ph_provider_razorpay;
+extern const struct ph_provider ph_provider_checkout;
+extern const struct ph_provider ph_provider_flutterwave;
+extern const struct ph_provider ph_provider_square;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -35,6 +40,11 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_adyen,
 	&ph_provider_stripe,
 	&ph_provider_generic_hmac,
+	&ph_provider_paystack,
+	&ph_provider_razorpay,
+	&ph_provider_checkout,
+	&ph_provider_flutterwave,
+	&ph_provider_square,
 	NULL,
 };
 

@@ -36,6 +36,21 @@
 #                   describes them (generic_hmac_headers), with its first
 #                   secret; a case named <route>_... is delivered to the
 #                   generic-hmac route of that name (github_..., shopify_...).
+#   paystack        x-paystack-signature: hex HMAC-SHA512 of the body.
+#   razorpay        X-Razorpay-Signature: hex HMAC-SHA256 of the body.
+#   checkout        Cko-Signature: hex HMAC-SHA256 of the body, and the
+#                   Authorization header equal to the route's
+#                   "authorization". Its dispute_won_derived and
+#                   dispute_lost_derived are Checkout.com's
+#                   dispute_evidence_required example with only type and id
+#                   changed: no won or lost example was found in its docs.
+#   flutterwave     verif-hash: the route's secret as it is. Its
+#                   charge_completed_failed_derived and _pending_derived are
+#                   the documented successful examples with only
+#                   data.status (and processor_response) changed; no
+#                   documented failed, pending or refund sample was found.
+#   square          x-square-hmacsha256-signature: base64 HMAC-SHA256 of
+#                   the route's notification_url followed by the body.
 #
 # Numbers are compared by their text, and objects by their keys in order,
 # so "123.45" is not "123.450" and raw keeps the payload's key order.
@@ -60,7 +75,8 @@ from harness import Failure, check, eq  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
 PROVIDERS = ("ompay", "omno", "paymentoptions", "standard-webhooks",
-             "adyen", "stripe", "generic-hmac")
+             "adyen", "stripe", "generic-hmac", "paystack", "razorpay",
+             "checkout", "flutterwave", "square")
 SUFFIX = ".expected.json"
 
 # What each provider's mapping must be seen doing across its fixtures:
@@ -89,6 +105,21 @@ MAPPED_TYPES = {
                "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
     "generic-hmac": {"payment.succeeded", "payment.cancelled",
                      "refund.succeeded", "unknown"},
+    "paystack": {"payment.succeeded", "payment.failed", "refund.pending",
+                 "refund.succeeded", "refund.failed", "transfer.succeeded",
+                 "transfer.failed", "dispute.opened", "dispute.lost",
+                 "unknown"},
+    "razorpay": {"payment.authorized", "payment.succeeded", "payment.failed",
+                 "refund.pending", "refund.succeeded", "refund.failed",
+                 "dispute.opened", "dispute.won", "dispute.lost", "unknown"},
+    "checkout": {"payment.authorized", "payment.succeeded", "payment.failed",
+                 "payment.cancelled", "payment.capture_failed",
+                 "refund.succeeded", "refund.failed", "dispute.opened",
+                 "dispute.won", "dispute.lost", "unknown"},
+    "flutterwave": {"payment.succeeded", "payment.failed", "payment.pending",
+                    "transfer.succeeded", "transfer.failed"},
+    "square": {"payment.authorized", "payment.succeeded", "refund.pending",
+               "refund.succeeded", "dispute.opened", "dispute.won"},
 }
 # The specification's example webhook-id.
 SWH_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
@@ -314,6 +345,23 @@ def credentials(provider, body, case=None):
         headers["Stripe-Signature"] = "t=%s,v1=%s" % (t, mac)
     elif provider == "generic-hmac":
         headers.update(generic_hmac_headers(route, body))
+    elif provider == "paystack":
+        headers["x-paystack-signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha512).hexdigest()
+    elif provider == "razorpay":
+        headers["X-Razorpay-Signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
+    elif provider == "checkout":
+        headers["Cko-Signature"] = hmac.new(
+            route["secrets"][0].encode(), body, hashlib.sha256).hexdigest()
+        headers["Authorization"] = route["authorization"]
+    elif provider == "flutterwave":
+        headers["verif-hash"] = route["secrets"][0]
+    elif provider == "square":
+        headers["x-square-hmacsha256-signature"] = base64.b64encode(
+            hmac.new(route["secrets"][0].encode(),
+                     route["notification_url"].encode() + body,
+                     hashlib.sha256).digest()).decode()
     return body, headers, env
 
 
@@ -326,6 +374,8 @@ def deliver(ctx, provider, case):
             ctx.secrets.add(route["auth"][key])
     if isinstance(route.get("url_token"), str):
         ctx.secrets.add(route["url_token"])
+    if isinstance(route.get("authorization"), str):
+        ctx.secrets.add(route["authorization"])
     cfg, spool, _state = ctx.config(routes=fixture_routes())
     with open(fixture_path(provider, case), "rb") as f:
         body = f.read()

@@ -36,7 +36,12 @@ EXAMPLE_ENV = {"NGN_WEBHOOK_SECRET": "deb-ngn-secret",
                "OMNO_WEBHOOK_PASSWORD": "deb-omno-password",
                "PO_WEBHOOK_TOKEN": "deb-po-token",
                "STRIPE_WEBHOOK_SECRET": "whsec_deb_stripe",
-               "SHOPIFY_CLIENT_SECRET": "deb-shopify-secret"}
+               "SHOPIFY_CLIENT_SECRET": "deb-shopify-secret",
+               "PAYSTACK_SECRET_KEY": "deb-paystack-key",
+               "RAZORPAY_WEBHOOK_SECRET": "deb-razorpay-secret",
+               "CKO_WEBHOOK_KEY": "deb-checkout-key",
+               "FLW_SECRET_HASH": "deb-flutterwave-hash",
+               "SQUARE_SIGNATURE_KEY": "deb-square-key"}
 
 
 def run(argv, what, timeout, **kw):
@@ -281,7 +286,7 @@ def test_deb_package(ctx):
         # The example is a documentation file, readable by all (0644): a
         # live configuration should not be, and --check-config says so.
         eq(out, "%s: warning: %s is readable by others (mode 0644); chmod "
-           "o-r it\n%s: OK (6 routes)\n"
+           "o-r it\n%s: OK (11 routes)\n"
            % (EXAMPLE_CONFIG, EXAMPLE_CONFIG, EXAMPLE_CONFIG),
            "--check-config")
 

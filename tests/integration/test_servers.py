@@ -786,11 +786,13 @@ def test_example_configuration(ctx):
     secrets = {"NGN_WEBHOOK_SECRET": "whsk_a", "OMPAY_CLIENT_SECRET": "b",
                "OMNO_WEBHOOK_PASSWORD": "c", "PO_WEBHOOK_TOKEN": "d",
                "STRIPE_WEBHOOK_SECRET": "whsec_e",
-               "SHOPIFY_CLIENT_SECRET": "f"}
+               "SHOPIFY_CLIENT_SECRET": "f", "PAYSTACK_SECRET_KEY": "g",
+               "RAZORPAY_WEBHOOK_SECRET": "h", "CKO_WEBHOOK_KEY": "i",
+               "FLW_SECRET_HASH": "j", "SQUARE_SIGNATURE_KEY": "k"}
     p = ctx.run_payhook(["--check-config", "--config", example_path],
                         env=secrets)
     eq((p.returncode, p.stdout.decode()),
-       (0, "%s: OK (6 routes)\n" % example_path), "check-config output")
+       (0, "%s: OK (11 routes)\n" % example_path), "check-config output")
     p = ctx.run_payhook(["--check-config", "--config", example_path])
     eq(p.returncode, 1, "exit status without the secrets")
     for name in secrets:

@@ -7,8 +7,9 @@
 # duplicate, 401 and 400 (a validly signed body that is not JSON), each
 # of those two writing a quarantine entry, 413, 404, one accepted
 # delivery for each of the other providers (credentials as in
-# test_golden.py), a Standard Webhooks 401 and a Stripe delivery with a
-# stale timestamp (401). Each is one CGI invocation under
+# test_golden.py), a Standard Webhooks 401, a Stripe delivery with a
+# stale timestamp (401) and a wrong signature for checkout and square.
+# Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
 #            --error-exitcode=99 --track-fds=no --log-file=LOG
@@ -218,7 +219,12 @@ def test_valgrind_cgi_providers(ctx):
              ("standard-webhooks", "invoice_paid", 200),
              ("stripe", "charge_refunded", 200),
              ("generic-hmac", "github_sponsorship_created", 200),
-             ("generic-hmac", "shopify_orders_paid", 200)]
+             ("generic-hmac", "shopify_orders_paid", 200),
+             ("paystack", "charge_success", 200),
+             ("razorpay", "order_paid", 200),
+             ("checkout", "payment_capture_declined", 200),
+             ("flutterwave", "charge_completed_card", 200),
+             ("square", "payment_updated", 200)]
     for n, (provider, case, status) in enumerate(cases, 1):
         body, headers, env, path = fixture_delivery(ctx, provider, case)
         what = "%s/%s accepted" % (provider, case)
@@ -245,6 +251,16 @@ def test_valgrind_cgi_providers(ctx):
         headers["Stripe-Signature"])
     vg.cgi("stripe stale timestamp", cfg, 401, body=body, headers=headers,
            env=env, path=path)
+    # The adapters that compute a signature per secret on refusal too.
+    for provider, case, header in (
+            ("checkout", "payment_refunded", "Cko-Signature"),
+            ("square", "refund_created", "x-square-hmacsha256-signature")):
+        body, headers, env, path = fixture_delivery(ctx, provider, case)
+        headers[header] = headers[header][:-2] + "00"
+        what = "%s/%s wrong signature" % (provider, case)
+        r = vg.cgi(what, cfg, 401, body=body, headers=headers, env=env,
+                   path=path)
+        eq(r.body, b'{"error":"unauthorized"}', what + ": body")
     eq(len(spool.new()), n, "files in new/ at the end")
     eq(spool.tmp(), [], "files in tmp/ at the end")
 
