@@ -68,7 +68,38 @@ static const char routes_json[] =
 "   \"provider\": \"paymentoptions\", \"header\": \"X-PO\",\n"
 "   \"secrets\": [\"fz-po-1\"], \"allow_unauthenticated\": true},\n"
 "  {\"name\": \"po-none\", \"path\": \"/pon\", \"provider\": \"paymentoptions\",\n"
-"   \"allow_unauthenticated\": true}\n"
+"   \"allow_unauthenticated\": true},\n"
+"  {\"name\": \"swh\", \"path\": \"/swh\", \"provider\": \"standard-webhooks\",\n"
+"   \"secrets\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"],\n"
+"   \"type_map\": {\"invoice.paid\": \"payment.succeeded\"},\n"
+"   \"amount\": \"data.amount\", \"currency\": \"data.currency\",\n"
+"   \"amount_unit\": \"minor\"},\n"
+"  {\"name\": \"adyen\", \"path\": \"/ad\", \"provider\": \"adyen\",\n"
+"   \"secrets\": [\"3F7A1C2D9E8B4A5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F9012345678\"],\n"
+"   \"auth\": {\"type\": \"basic\", \"user\": \"ad\", \"password\": \"adpw\"}},\n"
+"  {\"name\": \"stripe\", \"path\": \"/st\", \"provider\": \"stripe\",\n"
+"   \"secrets\": [\"whsec_fz1\", \"whsec_fz2\"]},\n"
+"  {\"name\": \"gh\", \"path\": \"/gh\", \"provider\": \"generic-hmac\",\n"
+"   \"secrets\": [\"fz-gh\"], \"header\": \"X-Hub-Signature-256\",\n"
+"   \"prefix\": \"sha256=\", \"type\": \"action\",\n"
+"   \"type_map\": {\"created\": \"payment.succeeded\"},\n"
+"   \"id\": \"sponsorship.node_id\"},\n"
+"  {\"name\": \"ght\", \"path\": \"/ght\", \"provider\": \"generic-hmac\",\n"
+"   \"secrets\": [\"fz-ght\"], \"header\": \"X-Sig\", \"encoding\": \"base64\",\n"
+"   \"algorithm\": \"sha512\", \"timestamp_header\": \"X-Ts\", \"id\": \"id\",\n"
+"   \"amount\": \"amount\", \"currency\": \"currency\",\n"
+"   \"amount_unit\": \"major\"},\n"
+"  {\"name\": \"paystack\", \"path\": \"/ps\", \"provider\": \"paystack\",\n"
+"   \"secrets\": [\"sk_test_fz\"]},\n"
+"  {\"name\": \"razorpay\", \"path\": \"/rp\", \"provider\": \"razorpay\",\n"
+"   \"secrets\": [\"fz-rp\"]},\n"
+"  {\"name\": \"checkout\", \"path\": \"/ck\", \"provider\": \"checkout\",\n"
+"   \"secrets\": [\"fz-ck\"], \"authorization\": \"fz-ck-auth\"},\n"
+"  {\"name\": \"flutterwave\", \"path\": \"/fw\", \"provider\": \"flutterwave\",\n"
+"   \"secrets\": [\"fz-fw\"]},\n"
+"  {\"name\": \"square\", \"path\": \"/sq\", \"provider\": \"square\",\n"
+"   \"secrets\": [\"fz-sq\"],\n"
+"   \"notification_url\": \"https://shop.example/payhook/square\"}\n"
 " ]}\n";
 
 static struct ph_config *cfg;
@@ -258,8 +289,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev.provider = route->provider->name;
 	ev.verified_by = auth.verified_by;
 	ev.raw = req.doc;
-	route->provider->normalize(route, &req, &ev);
-	check_event(&ev);
+	if (route->provider->event_count != NULL) {
+		/* Several events per request (Adyen): each one, as the
+		 * handler does. */
+		size_t n = route->provider->event_count(route, &req);
+
+		for (size_t i = 0; i < n; i++) {
+			struct ph_event one = { 0 };
+
+			one.route = ev.route;
+			one.provider = ev.provider;
+			one.verified_by = ev.verified_by;
+			one.raw = req.doc;
+			route->provider->normalize_at(route, &req, i, &one);
+			check_event(&one);
+			ph_event_clear(&one);
+		}
+	} else {
+		route->provider->normalize(route, &req, &ev);
+		check_event(&ev);
+	}
 	answer(route, PH_OUT_ACCEPTED, &ev);
 	answer(route, PH_OUT_DUPLICATE, &ev);
 done:
