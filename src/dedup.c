@@ -925,8 +925,57 @@ env_close(struct ph_dedup *dd)
 		(void)close(lockfd);
 }
 
+/*
+ * A region file a process was killed while creating (with DB_REGION_INIT
+ * it writes the whole region before the header that gives its size) reads
+ * as a region of size 0: every later DB_ENV->open fails mapping it, with
+ * EINVAL, recovery included, and the key space would answer 503 for ever.
+ * No live process can have such a region open (it could not have joined
+ * it), and the caller holds dedup.lock exclusively, so the region files
+ * (not __db.register, the logs or the database) are removed and the
+ * environment is recovered from the log, without DB_REGISTER so that
+ * recovery runs whatever the registry says. Returns 0 or -1 with err.
+ */
+static int
+regions_rebuild(struct ph_dedup *dd, struct ph_error *err)
+{
+	struct dirent *de;
+	DB_ENV *env = NULL;
+	unsigned n;
+	char c;
+	DIR *dir;
+	int ret;
+
+	ph_log_error("the Berkeley DB regions in %s cannot be mapped (left "
+		     "half-made by a killed process): removing them and "
+		     "recovering from the log", dd->dir);
+	if ((dir = opendir(dd->dir)) == NULL)
+		return ph_error_set(err, "opendir(%s) failed: %s", dd->dir,
+				    strerror(errno));
+	while ((de = readdir(dir)) != NULL) {
+		if (sscanf(de->d_name, "__db.%3u%c", &n, &c) == 1 &&
+		    strlen(de->d_name) == 8)
+			(void)unlinkat(dirfd(dir), de->d_name, 0);
+	}
+	(void)closedir(dir);
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return ph_error_set(err, "db_env_create(%s) failed: %s",
+				    dd->dir, db_strerror(ret));
+	if (env_configure(dd, env, err) != 0) {
+		(void)env->close(env, 0);
+		return -1;
+	}
+	ret = env->open(env, dd->dir, ENV_FLAGS & ~DB_REGISTER, 0600);
+	(void)env->close(env, 0);
+	if (ret != 0)
+		return ph_error_set(err, "recovering %s failed: %s", dd->dir,
+				    db_strerror(ret));
+	return 0;
+}
+
 /* Returns 0, DB_RUNRECOVERY if the environment was recovered under us
- * while we opened it (worth another try), or -1; err set unless 0. */
+ * while we opened it, or its regions were rebuilt (worth another try),
+ * or -1; err set unless 0. */
 static int
 env_open_once(struct ph_dedup *dd, struct ph_error *err)
 {
@@ -955,6 +1004,12 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 			     db_strerror(ret));
 		if (ret == DB_RUNRECOVERY)
 			rc = ret;
+		if (ret == EINVAL) {
+			(void)env->close(env, 0);
+			env = NULL;
+			if (regions_rebuild(dd, err) == 0)
+				rc = DB_RUNRECOVERY;
+		}
 		goto out;
 	}
 	if (regions_allocate(dd, err) != 0)

@@ -25,6 +25,7 @@
 
 #include "test.h"
 #include "dedup.h"
+#include "ids.h"
 #include "util.h"
 
 #define ID_A "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -498,6 +499,55 @@ test_dedup_dead_owner(void)
 	}
 	test_end();
 	ph_dedup_close(&dd);
+	free(dir);
+}
+
+/* A region file left zeroed by a process killed while creating it (seen
+ * after a SIGKILL storm: "BDB0126 mmap: Invalid argument" from every open)
+ * is rebuilt from the log, and the records survive. */
+static void
+test_dedup_region_rebuild(void)
+{
+	struct ph_error err = { "" };
+	char *dir = test_dir("rebuild");
+	char *region = ph_xasprintf("%s/__db.001", dir);
+	char id[PH_ULID_LEN + 1] = "";
+	struct ph_dedup *dd;
+	struct stat st;
+	uint8_t *zero;
+	int fd;
+
+	test_begin("dedup: regions left half-made by a killed process are "
+		   "rebuilt");
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	if (dd != NULL) {
+		test_assert(ph_dedup_claim(dd, "test:kept", NULL, &err) ==
+			    PH_CLAIM_OWNED);
+		test_assert(ph_dedup_commit(dd, "test:kept", ID_A, &err) == 0);
+		ph_dedup_close(&dd);
+	}
+	fd = open(region, O_WRONLY);
+	test_assert(fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0);
+	if (fd >= 0) {
+		zero = calloc(1, (size_t)st.st_size);
+		test_assert(zero != NULL &&
+			    write(fd, zero, (size_t)st.st_size) == st.st_size);
+		free(zero);
+		close(fd);
+	}
+	dd = open_dd(dir, 0, &err);
+	test_assert(dd != NULL);
+	if (dd != NULL) {
+		test_assert(ph_dedup_claim(dd, "test:kept", id, &err) ==
+			    PH_CLAIM_DUPLICATE);
+		test_assert(strcmp(id, ID_A) == 0);
+		test_assert(ph_dedup_claim(dd, "test:new", NULL, &err) ==
+			    PH_CLAIM_OWNED);
+	}
+	test_end();
+	ph_dedup_close(&dd);
+	free(region);
 	free(dir);
 }
 
@@ -1672,6 +1722,7 @@ test_dedup(void)
 	test_dedup_release();
 	test_dedup_dead_owner();
 	test_dedup_deadline();
+	test_dedup_region_rebuild();
 	test_dedup_race();
 	test_dedup_distinct();
 	test_dedup_crash();
