@@ -96,6 +96,10 @@ def main():
         print("0 passed, 1 failed")
         return 1
     harness.ensure_test_user()
+    # The unit test binary of the same build has fault helpers some tests
+    # run (test_dedup_faults.py); it travels with a copy of payhook.
+    harness.UNIT_BINARY = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(payhook))), "tests", "unit", "unit")
     bindir = None
     if (harness.IS_ROOT and subprocess.run(harness.as_test_user(
             ["test", "-x", payhook])).returncode != 0) or \
@@ -107,6 +111,9 @@ def main():
         os.chmod(bindir, 0o755)
         shutil.copy2(payhook, os.path.join(bindir, "payhook"))
         payhook = os.path.join(bindir, "payhook")
+        if os.access(harness.UNIT_BINARY, os.X_OK):
+            shutil.copy2(harness.UNIT_BINARY, os.path.join(bindir, "unit"))
+            harness.UNIT_BINARY = os.path.join(bindir, "unit")
         harness.note("testing a copy of the binary: %s" % payhook)
 
     sys.stdout.reconfigure(line_buffering=True)

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+import harness
 from harness import (EXAMPLE, Failure, Skip, accepted_id, as_test_user,
                      body_of, check, check_error, eq, fcgi_params,
                      fcgi_request, fill_filesystem, mount_tmpfs, ngn_headers,
@@ -151,11 +152,10 @@ def _die_in_log_flush(ctx, state):
     """Run the unit test binary's fault helper: it joins the environment,
     adds records and is SIGKILLed inside a log flush, leaving the flush
     mutex held for ever (Debian's libdb mutexes are not robust)."""
-    unit = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(ctx.payhook))), "tests", "unit", "unit")
-    if not os.access(unit, os.X_OK):
-        raise Skip("no unit test binary next to %s (build tests/unit/unit)"
-                   % ctx.payhook)
+    unit = harness.UNIT_BINARY
+    if unit is None or not os.access(unit, os.X_OK):
+        raise Skip("no unit test binary of this build (build "
+                   "tests/unit/unit): %s" % unit)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
         if os.environ.get(k):
