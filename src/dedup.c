@@ -158,6 +158,7 @@ struct ph_dedup {
 	DB_ENV *opening;		/* env_open_once()'s, while it runs */
 	pid_t pid;			/* the opener: not fork-safe */
 	uint64_t deadline_us;		/* ph_dedup_set_deadline(), 0: none */
+	bool region_unmappable;		/* an open failed mapping a region */
 	/* Random per handle: tells this handle's pending records from those
 	 * of an earlier process that had the same pid. */
 	uint64_t token;
@@ -372,10 +373,14 @@ bdb_is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 static void
 bdb_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
-	const struct ph_dedup *dd = env->app_private;
+	struct ph_dedup *dd = env->app_private;
 
 	(void)pfx;
 	ph_log_warn("Berkeley DB (%s): %s", dd != NULL ? dd->dir : "?", msg);
+	/* The one sign that a region file cannot be mapped at all (see
+	 * regions_rebuild()); an EINVAL alone could be something else. */
+	if (dd != NULL && strncmp(msg, "BDB0126 mmap:", 13) == 0)
+		dd->region_unmappable = true;
 }
 
 static void
@@ -931,7 +936,9 @@ env_close(struct ph_dedup *dd)
  * as a region of size 0: every later DB_ENV->open fails mapping it, with
  * EINVAL, recovery included, and the key space would answer 503 for ever.
  * No live process can have such a region open (it could not have joined
- * it), and the caller holds dedup.lock exclusively, so the region files
+ * it; the sign is BDB0126, an mmap that failed, not any EINVAL, which a
+ * live environment opened with other settings could give), and the caller
+ * holds dedup.lock exclusively, so the region files
  * (not __db.register, the logs or the database) are removed and the
  * environment is recovered from the log, without DB_REGISTER so that
  * recovery runs whatever the registry says. Returns 0 or -1 with err.
@@ -999,12 +1006,13 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	if (env_configure(dd, env, err) != 0)
 		goto out;
 	dd->opening = env;		/* for ph_dedup_close() if wedged */
+	dd->region_unmappable = false;
 	if ((ret = env->open(env, dd->dir, ENV_FLAGS, 0600)) != 0) {
 		ph_error_set(err, "DB_ENV->open(%s) failed: %s", dd->dir,
 			     db_strerror(ret));
 		if (ret == DB_RUNRECOVERY)
 			rc = ret;
-		if (ret == EINVAL) {
+		if (ret == EINVAL && dd->region_unmappable) {
 			(void)env->close(env, 0);
 			env = NULL;
 			if (regions_rebuild(dd, err) == 0)
