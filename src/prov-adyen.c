@@ -134,15 +134,11 @@ static int
 configure_auth(struct adyen_settings *s, struct json_object *auth,
 	       const char *where, struct ph_faults *faults)
 {
+	static const char *const keys[] = { "user", "password", NULL };
 	const char *type;
-	int ret = 0;
+	int ret;
 
-	if (!json_object_is_type(auth, json_type_object)) {
-		ph_faults_add(faults, "%s: key 'auth': must be an object with "
-			      "a \"type\"", where);
-		return -1;
-	}
-	if (ph_auth_required_string(auth, where, "type", &type, faults) < 0)
+	if (ph_auth_type(auth, where, &type, faults) < 0)
 		return -1;
 	if (strcmp(type, "basic") != 0) {
 		ph_faults_add(faults, "%s: key 'auth.type': must be \"basic\" "
@@ -150,18 +146,7 @@ configure_auth(struct adyen_settings *s, struct json_object *auth,
 			      where);
 		return -1;
 	}
-	json_object_object_foreach(auth, key, val) {
-		char safe[64];
-
-		(void)val;
-		if (strcmp(key, "type") == 0 || strcmp(key, "user") == 0 ||
-		    strcmp(key, "password") == 0)
-			continue;
-		ph_faults_add(faults, "%s: key 'auth.%s': unknown for type "
-			      "\"basic\"", where,
-			      ph_log_sanitize(key, safe, sizeof(safe)));
-		ret = -1;
-	}
+	ret = ph_auth_check_keys(auth, where, type, keys, faults);
 	if (ph_basic_configure(auth, where, &s->userpass, faults) < 0)
 		return -1;
 	s->basic = true;

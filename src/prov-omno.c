@@ -33,7 +33,7 @@ enum omno_auth {
 static const struct {
 	const char *name;
 	enum omno_auth type;
-	const char *keys[2];		/* allowed besides "type" */
+	const char *keys[3];		/* allowed besides "type"; NULL-ended */
 } omno_auths[] = {
 	{ "none", OMNO_NONE, { NULL, NULL } },
 	{ "basic", OMNO_BASIC, { "user", "password" } },
@@ -110,12 +110,7 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 	size_t t;
 	int ret = 0;
 
-	if (!json_object_is_type(auth, json_type_object)) {
-		ph_faults_add(faults, "%s: key 'auth': must be an object with "
-			      "a \"type\"", where);
-		return -1;
-	}
-	if (ph_auth_required_string(auth, where, "type", &type, faults) < 0)
+	if (ph_auth_type(auth, where, &type, faults) < 0)
 		return -1;
 	for (t = 0; t < PH_N_ELEMENTS(omno_auths); t++)
 		if (strcmp(type, omno_auths[t].name) == 0)
@@ -128,21 +123,9 @@ configure_auth(struct ph_route *route, struct omno_settings *s,
 	}
 	s->type = omno_auths[t].type;
 	s->verified_by = omno_auths[t].name;
-	/* A misspelt key would otherwise be ignored silently. */
-	json_object_object_foreach(auth, key, val) {
-		const char *const *k = omno_auths[t].keys;
-		char safe[64];
-
-		(void)val;
-		if (strcmp(key, "type") == 0 ||
-		    (k[0] != NULL && strcmp(key, k[0]) == 0) ||
-		    (k[1] != NULL && strcmp(key, k[1]) == 0))
-			continue;
-		ph_faults_add(faults, "%s: key 'auth.%s': unknown for type "
-			      "\"%s\"", where,
-			      ph_log_sanitize(key, safe, sizeof(safe)), type);
+	if (ph_auth_check_keys(auth, where, type, omno_auths[t].keys,
+			       faults) < 0)
 		ret = -1;
-	}
 	if (s->type != OMNO_HMAC && route->n_secrets > 0) {
 		ph_faults_add(faults, "%s: key 'secrets': not used by auth "
 			      "type \"%s\"", where, type);

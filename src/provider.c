@@ -476,6 +476,44 @@ ph_auth_string(struct json_object *auth, const char *where, const char *key,
 }
 
 int
+ph_auth_type(struct json_object *auth, const char *where, const char **type,
+	     struct ph_faults *faults)
+{
+	if (!json_object_is_type(auth, json_type_object)) {
+		ph_faults_add(faults, "%s: key 'auth': must be an object with "
+			      "a \"type\"", where);
+		return -1;
+	}
+	return ph_auth_required_string(auth, where, "type", type, faults);
+}
+
+int
+ph_auth_check_keys(struct json_object *auth, const char *where,
+		   const char *type, const char *const *allowed,
+		   struct ph_faults *faults)
+{
+	int ret = 0;
+
+	json_object_object_foreach(auth, key, val) {
+		const char *const *k;
+		char safe[64];
+
+		(void)val;
+		if (strcmp(key, "type") == 0)
+			continue;
+		for (k = allowed; *k != NULL && strcmp(key, *k) != 0; k++)
+			;
+		if (*k != NULL)
+			continue;
+		ph_faults_add(faults, "%s: key 'auth.%s': unknown for type "
+			      "\"%s\"", where,
+			      ph_log_sanitize(key, safe, sizeof(safe)), type);
+		ret = -1;
+	}
+	return ret;
+}
+
+int
 ph_auth_required_string(struct json_object *auth, const char *where,
 			const char *key, const char **out,
 			struct ph_faults *faults)

@@ -185,6 +185,16 @@ int ph_auth_string(struct json_object *auth, const char *where,
 int ph_auth_required_string(struct json_object *auth, const char *where,
 			    const char *key, const char **out,
 			    struct ph_faults *faults);
+/* The route's "auth" object and its "type": 0 and *type set, or -1 with a
+ * fault ("must be an object with a type", or the type's own fault). */
+int ph_auth_type(struct json_object *auth, const char *where,
+		 const char **type, struct ph_faults *faults);
+/* A fault for each key of auth other than "type" and those in allowed
+ * (NULL-terminated; entries may be NULL only at the end), naming type:
+ * a misspelt key must not be ignored silently. Returns 0 or -1. */
+int ph_auth_check_keys(struct json_object *auth, const char *where,
+		       const char *type, const char *const *allowed,
+		       struct ph_faults *faults);
 /* auth.KEY, required, as a secret reference (literal, env:NAME,
  * file:PATH) resolved into *out: 0 or -1. */
 int ph_auth_secret(struct json_object *auth, const char *where,
