@@ -13,8 +13,8 @@ import json
 import os
 import subprocess
 
-from harness import (Failure, IS_ROOT, Skip, check, check_error, eq,
-                     fill_filesystem)
+from harness import (Failure, check, check_error, eq, fill_filesystem,
+                     mount_tmpfs)
 from test_golden import FIXTURES, Obj, first_difference, load_exact
 from test_providers import sign_and_send
 
@@ -235,29 +235,12 @@ def test_sdk_adyen_rejected(ctx):
     eq(len(spool.new()), 3, "files in new/ at the end")
 
 
-def _mount_tmpfs(ctx, path, size):
-    if not IS_ROOT:
-        raise Skip("mounting a small tmpfs needs root")
-    os.mkdir(path, 0o700)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                        "size=%s,mode=0700,uid=%d,gid=%d"
-                        % (size, ctx.uid, ctx.gid), "tmpfs", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-
-    def unmount():
-        if subprocess.run(["umount", path]).returncode != 0:
-            subprocess.run(["umount", "-l", path])
-    ctx.cleanups.append(unmount)
-
-
 def test_sdk_adyen_partial_failure(ctx):
     """The spool fills up after the batch's first event: 503, that event
     spooled and recorded, the other two not. The retry, once there is
     room, spools only those two and answers [accepted]."""
     spool_dir = ctx.path("spool")
-    _mount_tmpfs(ctx, spool_dir, "1m")
+    mount_tmpfs(ctx, spool_dir, "1m")
     cfg, spool, _state, lt = setup(ctx)
     # A delivery first, so that tmp/ and new/ exist before the disk fills.
     check_accepted(lt.request("POST", PATH, sdk_sign(fixture("chargeback")),
