@@ -200,6 +200,42 @@ ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int
+ph_parse_duration(const char *s, uint64_t min, uint64_t max,
+		  uint64_t *seconds_r)
+{
+	static const struct {
+		char unit;
+		uint64_t seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	size_t len = strlen(s);
+	uint64_t scale = 1, count;
+	char digits[24];
+
+	if (len > 0 && !(s[len - 1] >= '0' && s[len - 1] <= '9')) {
+		size_t i;
+
+		for (i = 0; i < PH_N_ELEMENTS(units); i++)
+			if (s[len - 1] == units[i].unit)
+				break;
+		if (i == PH_N_ELEMENTS(units))
+			return -1;
+		scale = units[i].seconds;
+		len--;
+	}
+	if (len == 0 || len >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	if (ph_parse_uint(digits, 0, UINT64_MAX / scale, &count) < 0)
+		return -1;
+	count *= scale;
+	if (count < min || count > max)
+		return -1;
+	*seconds_r = count;
+	return 0;
+}
+
 bool
 ph_str_of(const char *s, const char *punct)
 {

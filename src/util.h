@@ -63,6 +63,13 @@ int ph_hex_decode(const char *in, size_t in_len, uint8_t *out, size_t out_len);
  * Returns 0 or -1 (junk, sign, overflow or out of range). */
 int ph_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* Parse a duration: a decimal count of seconds, or a count followed by one
+ * unit, "s", "m", "h" or "d" ("30", "30s", "5m", "1h", "7d"). The result in
+ * seconds must lie in [min, max]. Returns 0, or -1 on junk, a sign, a
+ * fraction, overflow or a value out of range. */
+int ph_parse_duration(const char *s, uint64_t min, uint64_t max,
+		      uint64_t *seconds_r) PH_NONNULL(1, 4);
+
 /* True if s is non-empty and every character is an ASCII letter, a digit
  * or one of the characters in punct. */
 bool ph_str_of(const char *s, const char *punct) PH_NONNULL(1, 2);

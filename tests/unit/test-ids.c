@@ -640,9 +640,45 @@ test_event_to_json(void)
 	test_end();
 }
 
+static void
+test_parse_duration(void)
+{
+	static const struct {
+		const char *text;
+		int ret;
+		uint64_t seconds;
+	} rows[] = {
+		{ "30", 0, 30 }, { "30s", 0, 30 }, { "5m", 0, 300 },
+		{ "1h", 0, 3600 }, { "24h", 0, 86400 }, { "2d", 0, 172800 },
+		{ "0", 0, 0 }, { "", -1, 0 }, { "s", -1, 0 }, { "-5", -1, 0 },
+		{ "+5", -1, 0 }, { "1.5h", -1, 0 }, { "5 m", -1, 0 },
+		{ "5ms", -1, 0 }, { "5M", -1, 0 }, { "5w", -1, 0 },
+		{ "10x", -1, 0 }, { "h5", -1, 0 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -1, 0 },
+		{ "307445734561825860d", -1, 0 },
+		{ "213503982334601d", 0, UINT64_C(213503982334601) * 86400 },
+	};
+	uint64_t v;
+
+	test_begin("parse durations with and without a unit");
+	for (size_t i = 0; i < PH_N_ELEMENTS(rows); i++) {
+		v = 12345;
+		test_assert_idx(ph_parse_duration(rows[i].text, 0, UINT64_MAX,
+						  &v) == rows[i].ret, i);
+		test_assert_idx(v == (rows[i].ret == 0 ? rows[i].seconds :
+				      12345), i);
+	}
+	test_assert(ph_parse_duration("1m", 61, 100, &v) < 0);
+	test_assert(ph_parse_duration("2m", 61, 120, &v) == 0 && v == 120);
+	test_assert(ph_parse_duration("2h", 0, 7199, &v) < 0);
+	test_end();
+}
+
 void
 test_ids(void)
 {
+	test_parse_duration();
 	test_ulid_encode();
 	test_ulid_time_ms_invalid();
 	test_ulid_generate();
