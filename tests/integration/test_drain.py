@@ -505,16 +505,15 @@ def test_drain_crash_suite(ctx):
         if time.time() > t_end:
             break
     eq(ev.n, total, "events fed")
-    wait_for(lambda: not any(listing(ev.spool)[s] for s in ("new", "cur")),
-             30, "new/ and cur/ to empty")
+    try:
+        wait_for(lambda: not any(listing(ev.spool)[s]
+                                 for s in ("new", "cur")),
+                 30, "new/ and cur/ to empty")
+        stuck = None
+    except Failure as f:
+        stuck = f                       # the runs' overlaps say more
     for d in drains:
         eq(d.stop(), 0, "exit status of a drain after SIGTERM")
-    # Orphaned jobs of killed drains have ended: the spool is empty.
-    spool = listing(ev.spool)
-    eq(spool["new"], [], "new/")
-    eq(spool["cur"], [], "cur/ (nothing left claimed)")
-    eq(spool["failed"], [], "failed/")
-    eq(sorted(spool["done"]), sorted(ids.values()), "every event in done/")
     runs, open_ = {}, {}
     for ln in lines(log):
         kind, eid, pid, t = ln.split()
@@ -522,12 +521,20 @@ def test_drain_crash_suite(ctx):
             open_[(eid, pid)] = int(t)
         else:
             runs.setdefault(eid, []).append((open_.pop((eid, pid)), int(t)))
-    eq(open_, {}, "runs that started and never ended")
-    eq(sorted(runs), sorted(ids), "every event ran to its end")
     for eid, iv in runs.items():
         iv.sort()
         for a, b in zip(iv, iv[1:]):
             check(b[0] >= a[1], "event %s ran twice at once: %r" % (eid, iv))
+    if stuck is not None:
+        raise stuck
+    # Orphaned jobs of killed drains have ended: the spool is empty.
+    spool = listing(ev.spool)
+    eq(spool["new"], [], "new/")
+    eq(spool["cur"], [], "cur/ (nothing left claimed)")
+    eq(spool["failed"], [], "failed/")
+    eq(sorted(spool["done"]), sorted(ids.values()), "every event in done/")
+    eq(open_, {}, "runs that started and never ended")
+    eq(sorted(runs), sorted(ids), "every event ran to its end")
     reruns = sum(len(iv) - 1 for iv in runs.values())
     print("# crash suite: %d events, 3 drains --jobs 2, %d SIGKILLs, "
           "%d re-runs, seed %d" % (total, kills, reruns, seed))
