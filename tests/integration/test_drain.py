@@ -469,9 +469,8 @@ def test_drain_sigterm_waits(ctx):
 # The crash suite's job: start and end lines with the event id, the pid and
 # a time in ns, each one write of an O_APPEND file.
 CRASH_JOB = """
-cat > /dev/null
 printf 'start %%s %%s %%s\\n' "$PAYHOOK_EVENT_ID" $$ "$(date +%%s%%N)" >> %s
-sleep 0.0$(( $$ %% 5 ))
+[ $(( $$ %% 4 )) = 0 ] && sleep 0.05
 printf 'end %%s %%s %%s\\n' "$PAYHOOK_EVENT_ID" $$ "$(date +%%s%%N)" >> %s
 """
 
@@ -486,30 +485,35 @@ def test_drain_crash_suite(ctx):
     job = script(ctx, "job.sh", CRASH_JOB % (log, log))
     args = ["--spool", ev.spool, "--jobs", "2", "--scan-interval", "1",
             "--timeout", "10", "--exec", job]
-    total, kills = 300, 0
+    total, kills, window = 300, 0, 9.0
     drains = [Drain(ctx, args, "d%d" % i) for i in range(3)]
     ids = {}
-    t_end = time.time() + 20
-    while ev.n < total or time.time() < t_end - 12:
-        for _ in range(rnd.randint(1, 6)):
-            if ev.n < total:
-                name, e = ev.add(payment_id="P%d" % (ev.n % 97))
-                ids[e["id"]] = name
-        time.sleep(rnd.uniform(0.01, 0.08))
-        if rnd.random() < 0.12 and kills < 30:
+    t0 = time.time()
+    # 20 kills at random moments of the window, while events keep coming.
+    kill_at = sorted(t0 + rnd.uniform(0.2, window) for _ in range(20))
+    while ev.n < total or kill_at:
+        now = time.time()
+        if ev.n < total and now - t0 > window * ev.n / total:
+            for _ in range(rnd.randint(1, 6)):
+                if ev.n < total:
+                    name, e = ev.add(payment_id="P%d" % (ev.n % 97))
+                    ids[e["id"]] = name
+        while kill_at and kill_at[0] <= now:
+            kill_at.pop(0)
             i = rnd.randrange(3)
             os.kill(drains[i].pid, signal.SIGKILL)
             drains[i].proc.wait(5)
             kills += 1
             drains[i] = Drain(ctx, args, "d%d" % i)
-        if time.time() > t_end:
-            break
+        time.sleep(rnd.uniform(0.005, 0.03))
     eq(ev.n, total, "events fed")
+    t_fed = time.time()
     try:
         wait_for(lambda: not any(listing(ev.spool)[s]
                                  for s in ("new", "cur")),
-                 30, "new/ and cur/ to empty")
+                 60, "new/ and cur/ to empty")
         stuck = None
+        t_drained = time.time()
     except Failure as f:
         stuck = f                       # the runs' overlaps say more
     for d in drains:
@@ -536,8 +540,10 @@ def test_drain_crash_suite(ctx):
     eq(open_, {}, "runs that started and never ended")
     eq(sorted(runs), sorted(ids), "every event ran to its end")
     reruns = sum(len(iv) - 1 for iv in runs.values())
-    print("# crash suite: %d events, 3 drains --jobs 2, %d SIGKILLs, "
-          "%d re-runs, seed %d" % (total, kills, reruns, seed))
+    print("# crash suite: %d events fed in %.1f s, 3 drains --jobs 2, %d "
+          "SIGKILLs, %d re-runs, all done %.1f s after the last event "
+          "(seed %d)" % (total, t_fed - t0, kills, reruns,
+                         t_drained - t_fed, seed))
     check(kills >= 15, "only %d kills" % kills)
     for d in drains:
         check(scan_sanitizer(d.stderr()) is None, "sanitizer report")
