@@ -99,6 +99,10 @@ struct drain {
 	int64_t next_due_ms;		/* earliest next try seen; 0: none */
 	struct json_object *keys;	/* file name -> ordering key */
 	struct json_object *waits;	/* file name -> event it waits for */
+	/* file name -> next try (ms), as this process decided it: holds
+	 * even when the state file could not be written (a full disk),
+	 * so that a failing event is not run again at once, in a loop. */
+	struct json_object *not_before;
 };
 
 static int64_t
@@ -682,6 +686,8 @@ failed(struct drain *d, struct slot *s, double secs)
 				    o->retry_min_ms, o->retry_max_ms,
 				    ph_backoff_random());
 	s->st.next_try_ms = now_ms() + (int64_t)delay;
+	json_object_object_add(d->not_before, s->name,
+			       json_object_new_int64(s->st.next_try_ms));
 	ph_free(&s->st.waiting_for);
 	ph_log_warn("drain: %s: attempt %u failed (%s after %.3f s); next "
 		    "try in %.1f s", s->name, s->job.attempt.number, how,
@@ -813,6 +819,24 @@ note_waiting(struct drain *d, struct pending *p, struct pending *blocker,
 	close(fd);
 }
 
+/* The next try of a pending event: its state's, or this process's own
+ * decision if later. Keeps that decision for the next scan's map. */
+static int64_t
+next_try(struct drain *d, struct json_object *not_before,
+	 struct pending *p)
+{
+	int64_t when = pending_state(d, p)->next_try_ms, mine;
+	struct json_object *v;
+
+	if (json_object_object_get_ex(d->not_before, p->name, &v)) {
+		json_object_object_add(not_before, p->name,
+				       json_object_get(v));
+		if ((mine = json_object_get_int64(v)) > when)
+			when = mine;
+	}
+	return when;
+}
+
 static void
 track_due(struct drain *d, int64_t when)
 {
@@ -826,6 +850,7 @@ scan(struct drain *d)
 	struct json_object *keys = json_object_new_object();
 	struct json_object *waits = json_object_new_object();
 	struct json_object *blocked = json_object_new_object(), *v;
+	struct json_object *not_before = json_object_new_object();
 	struct pending *list;
 	size_t n;
 	int64_t now = now_ms();
@@ -838,8 +863,8 @@ scan(struct drain *d)
 	scan_states(d, list, n);
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &list[i];
-		struct state *st;
 		const char *key;
+		int64_t when;
 		int fd;
 
 		if (d->opt->ordered) {
@@ -859,9 +884,8 @@ scan(struct drain *d)
 		}
 		if (slot_of(d, p->name) != NULL)
 			continue;
-		st = pending_state(d, p);
-		if (st->next_try_ms > now) {
-			track_due(d, st->next_try_ms);
+		if ((when = next_try(d, not_before, p)) > now) {
+			track_due(d, when);
 			continue;
 		}
 		if (d->stopping || free_slot(d) == NULL)
@@ -882,6 +906,8 @@ scan(struct drain *d)
 	d->keys = keys;
 	json_object_put(d->waits);
 	d->waits = waits;
+	json_object_put(d->not_before);
+	d->not_before = not_before;
 	json_object_put(blocked);
 	free_pending(list, n);
 }
@@ -1145,6 +1171,7 @@ ph_drain_run(const struct ph_drain_options *opt)
 		d.slots[i].fd = -1;
 	d.keys = json_object_new_object();
 	d.waits = json_object_new_object();
+	d.not_before = json_object_new_object();
 	if (open_events(&d) == 0) {
 		ph_log_info("drain: draining %s with up to %u command%s at "
 			    "once%s%s", opt->spool_dir, opt->jobs,
@@ -1161,6 +1188,7 @@ ph_drain_run(const struct ph_drain_options *opt)
 	sigprocmask(SIG_SETMASK, &d.job_mask, NULL);
 	json_object_put(d.keys);
 	json_object_put(d.waits);
+	json_object_put(d.not_before);
 	free(d.slots);
 	close_dirs(&d);
 	return ret;
