@@ -111,9 +111,13 @@ open_file(const struct ph_stats *st, const char *name, off_t size,
 		close(fd);
 		return -1;
 	}
-	if (sb.st_size < size && (e = posix_fallocate(fd, 0, size)) != 0) {
-		ph_error_set(err, "posix_fallocate(%s) failed: %s", path,
-			     strerror(e));
+	/* Where blocks cannot be reserved, a sparse file of the full size
+	 * still reads as stale buckets. */
+	if (sb.st_size < size && (e = posix_fallocate(fd, 0, size)) != 0 &&
+	    ((e != EOPNOTSUPP && e != EINVAL) || ftruncate(fd, size) < 0)) {
+		ph_error_set(err, "allocating %s failed: %s", path,
+			     strerror(e != EOPNOTSUPP && e != EINVAL ? e :
+				      errno));
 		close(fd);
 		return -1;
 	}

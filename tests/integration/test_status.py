@@ -213,6 +213,13 @@ def test_status_check_config_faults(ctx):
            "--check-config output for %r" % route)
         p = ctx.run_payhook(["status", "--config", cfg])
         eq(p.returncode, 1, "status refuses an invalid configuration")
+    # "payhook sign" has nothing to sign for a page.
+    cfg, _spool, _state = ctx.config(routes=routes(ctx))
+    payload = ctx.write(ctx.path("payload.json"), body_of(EXAMPLE))
+    p = ctx.run_payhook(["sign", "--config", cfg, "page", payload])
+    eq((p.returncode, p.stdout, p.stderr.decode()),
+       (1, b"", "payhook sign: route 'page' serves a page (\"status\"), "
+        "it receives no deliveries\n"), "sign for a status route")
 
 
 # -- the page in a browser
