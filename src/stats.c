@@ -35,6 +35,7 @@ struct open_file {
 };
 
 struct ph_stats {
+	char *state_dir;
 	char *dir;			/* <state_dir>/stats */
 	struct open_file *files;
 	size_t n_files;
@@ -46,6 +47,7 @@ ph_stats_new(const char *state_dir)
 {
 	struct ph_stats *st = ph_xcalloc(1, sizeof(*st));
 
+	st->state_dir = ph_xstrdup(state_dir);
 	st->dir = ph_xasprintf("%s/" STATS_DIR, state_dir);
 	return st;
 }
@@ -62,6 +64,7 @@ ph_stats_free(struct ph_stats **stp)
 		free(st->files[i].route);
 	}
 	free(st->files);
+	free(st->state_dir);
 	free(st->dir);
 	free(st);
 	*stp = NULL;
@@ -95,8 +98,14 @@ open_file(const struct ph_stats *st, const char *name, off_t size,
 				    name);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == ENOENT) {
-		/* No fsync of the state directory: losing the new directory
-		 * in a crash loses counts, nothing else. */
+		/* The state directory too, as the dedup database makes it:
+		 * a route that refuses every request (a wrong secret) is
+		 * counted before anything was ever delivered. No fsync:
+		 * losing a new directory in a crash loses counts, nothing
+		 * else. */
+		if (mkdir(st->state_dir, 0700) < 0 && errno != EEXIST)
+			return ph_error_set(err, "mkdir(%s) failed: %s",
+					    st->state_dir, strerror(errno));
 		if (mkdir(st->dir, 0700) < 0 && errno != EEXIST)
 			return ph_error_set(err, "mkdir(%s) failed: %s",
 					    st->dir, strerror(errno));

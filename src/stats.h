@@ -13,10 +13,12 @@
  *   storage-error   one fixed-size record (struct ph_stats_fault): when and
  *                   what the last storage failure of the request path was.
  *
- * Writers change a record in place with pread/pwrite under an open file
- * description lock (F_OFD_SETLKW) on just that record, so any number of
- * processes (FastCGI workers, CGI) count safely and a process that dies
- * holding a lock releases it. Nothing is ever fsynced: a crash may lose
+ * The state directory and stats/ are made (0700) when missing, as the
+ * dedup database makes the state directory. Writers change a record in
+ * place with pread/pwrite under an open file description lock
+ * (F_OFD_SETLKW) on just that record, so any number of processes (FastCGI
+ * workers, CGI) count safely and a process that dies holding a lock
+ * releases it. Nothing is ever fsynced: a crash may lose
  * the last counts, never an event. The files are made at their full size
  * (posix_fallocate) when first opened, so a later full disk does not stop
  * them from being updated. Both in machine byte order: the files are
