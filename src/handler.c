@@ -251,8 +251,6 @@ retry_release(struct ph_context *ctx)
 	ph_free(&ctx->unreleased);
 }
 
-/* Log a storage failure (what failed, detail for the request's line);
- * returns ret for deliver(). */
 /* Keep a storage failure for record_outcome(). */
 static void
 note_fault(struct outcome *out, const char *what, const struct ph_error *err)
@@ -260,6 +258,8 @@ note_fault(struct outcome *out, const char *what, const struct ph_error *err)
 	(void)ph_error_set(&out->fault, "%s: %s", what, err->msg);
 }
 
+/* Log a storage failure (what failed, detail for the request's line);
+ * returns ret for deliver(). */
 static int
 storage_fault(int ret, const struct ph_error *err, const char *what,
 	      const char *detail, struct outcome *out)
