@@ -584,12 +584,18 @@ read_json(const char *spool, const char *dir, const char *name)
 	return doc;
 }
 
+/* A cell with doc's key (a string), "-" when it has none; cls, if not
+ * NULL, its class. */
 static void
-cell_key(FILE *out, struct json_object *doc, const char *key)
+cell_key(FILE *out, struct json_object *doc, const char *key,
+	 const char *cls)
 {
 	struct json_object *v;
 
-	fputs("<td>", out);
+	if (cls != NULL)
+		fprintf(out, "<td class=\"%s\">", cls);
+	else
+		fputs("<td>", out);
 	html(out, doc != NULL && json_object_object_get_ex(doc, key, &v) ?
 	     ph_json_cstring(v) : NULL);
 	fputs("</td>", out);
@@ -632,9 +638,9 @@ page_events(const struct ph_status_report *r, FILE *out)
 						     nw.e[i].name), *amt, *v;
 
 		fputs("<tr>", out);
-		cell_key(out, doc, "id");
-		cell_key(out, doc, "route");
-		cell_key(out, doc, "type");
+		cell_key(out, doc, "id", "id");
+		cell_key(out, doc, "route", NULL);
+		cell_key(out, doc, "type", NULL);
 		fputs("<td class=\"n\">", out);
 		if (doc != NULL && json_object_object_get_ex(doc, "amount",
 							     &amt) &&
@@ -734,9 +740,9 @@ page_dead_letters(const struct ph_status_report *r, FILE *out)
 						     side_name);
 
 		fputs("<tr>", out);
-		cell_key(out, doc, "id");
-		cell_key(out, doc, "route");
-		cell_key(out, doc, "type");
+		cell_key(out, doc, "id", "id");
+		cell_key(out, doc, "route", NULL);
+		cell_key(out, doc, "type", NULL);
 		if (side != NULL && json_object_object_get_ex(side, "attempts",
 							      &atts) &&
 		    json_object_is_type(atts, json_type_array))
@@ -774,6 +780,8 @@ static const char page_head[] =
 	"th,td{padding:.25em .6em;border-bottom:1px solid #ddd;"
 	"text-align:left;vertical-align:top}\n"
 	"td.n{text-align:right}code{font-size:.85em;word-break:break-all}\n"
+	"td.id{font:.8em ui-monospace,monospace;word-break:break-all;"
+	"min-width:9em}\n"
 	".bad{color:#a00}.ok{color:#070}\n"
 	"</style></head>\n<body>\n<h1>payhook status</h1>\n";
 

@@ -458,17 +458,17 @@ test_status_ship_and_page(void)
 		    NULL);
 	test_assert(strstr(out, "4111") == NULL);
 	test_assert(strstr(out, "someone@") == NULL);
-	test_assert(strstr(out, "<td>01KAKYB6R0AAAAAAAAAAAAAAAA</td><td>ngn"
+	test_assert(strstr(out, "<td class=\"id\">01KAKYB6R0AAAAAAAAAAAAAAAA</td><td>ngn"
 			   "</td><td>payment.succeeded</td><td class=\"n\">"
 			   "12.50 NGN</td><td>5m12s</td><td>new</td>") !=
 		    NULL);
-	test_assert(strstr(out, "<td>01KAKYB6R0CCCCCCCCCCCCCCCC</td>") !=
+	test_assert(strstr(out, "<td class=\"id\">01KAKYB6R0CCCCCCCCCCCCCCCC</td>") !=
 		    NULL);
 	/* Newest first: B (1 s old) before A before C. */
 	test_assert(offset_of(out, "BBBBBBBB") >= 0 &&
 		    offset_of(out, "BBBBBBBB") < offset_of(out, "AAAAAAAA") &&
 		    offset_of(out, "AAAAAAAA") < offset_of(out, "CCCCCCCC"));
-	test_assert(strstr(out, "<td>01KAKYB6R0EEEEEEEEEEEEEEEE</td><td>ngn"
+	test_assert(strstr(out, "<td class=\"id\">01KAKYB6R0EEEEEEEEEEEEEEEE</td><td>ngn"
 			   "</td><td>payment.failed</td><td class=\"n\">2</td>"
 			   "<td>signal SIGKILL<br><code>Traceback &lt;a&amp;b"
 			   "&gt;</code></td><td>10m30s</td>") != NULL);
