@@ -3,7 +3,8 @@
 # Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
 #
 # Deliveries go through payhook as a CGI program (accepted, duplicate,
-# rejected), then "payhook status --json" must show exactly those counts.
+# rejected), then "payhook status --json" must show exactly those counts;
+# a counter that cannot be written changes no answer.
 # The status route's refusals leave spool, database, quarantine and
 # counters alone. The page itself is served by a real lighttpd (FastCGI)
 # and loaded by headless Chromium, once with the url_token and once with
@@ -168,6 +169,29 @@ def test_status_page_refusals_touch_nothing(ctx):
     eq(spool.list("quarantine"), [], "quarantine")
     doc = json.loads(status(ctx, cfg, "--json"))
     eq(doc["routes"], {"ngn": zero_counts()}, "counters")
+
+
+def test_status_counter_failure_changes_no_answer(ctx):
+    # stats/ is a file: no counter can be written. Deliveries are still
+    # accepted and spooled; the log says why the counts are missing.
+    cfg, spool, state = ctx.config()
+    ctx.mkdir(state)
+    ctx.write(os.path.join(state, "stats"), "not a directory")
+    body = body_of(EXAMPLE)
+    r = ctx.cgi_post(cfg, body)
+    eq(r.status, 200, "accepted despite the counters (stderr %r)"
+       % r.stderr[-500:])
+    eq(len(spool.new()), 1, "the event is spooled")
+    check("warning: status counters not updated (deliveries are not "
+          "affected; said at most every 300 s): open(%s/stats/route-ngn) "
+          "failed: Not a directory" % state in r.stderr,
+          "counter warning in %r" % r.stderr)
+    eq(ctx.cgi_post(cfg, body, secret="wrong").status, 401, "401")
+    # The report cannot be made, and says why.
+    p = ctx.run_payhook(["status", "--json", "--config", cfg])
+    eq((p.returncode, p.stdout, p.stderr.decode()),
+       (1, b"", "payhook: open(%s/stats/route-ngn) failed: Not a "
+        "directory\n" % state), "status with unreadable counters")
 
 
 def test_status_storage_error(ctx):
