@@ -25,6 +25,7 @@
 #include "quarantine.h"
 #include "responder.h"
 #include "sign.h"
+#include "status.h"
 
 static void
 usage(FILE *f)
@@ -42,6 +43,7 @@ usage(FILE *f)
 	    "       payhook --purge [--config PATH]\n"
 	    "       payhook sign [--config PATH] ROUTE FILE [--url BASE]\n"
 	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
+	    "       payhook status [--json | --prometheus] [--config PATH]\n"
 	    "       payhook --version\n"
 	    "The configuration is --config, else $PAYHOOK_CONFIG, else %s.\n",
 	    ph_config_locate(NULL));
@@ -377,6 +379,8 @@ main(int argc, char **argv)
 		return ph_sign_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "quarantine") == 0)
 		return quarantine_command(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return ph_status_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt_config = optarg; break;
