@@ -44,6 +44,9 @@ struct outcome {
 	/* Several events per request: only logged for such adapters. */
 	bool batch;
 	size_t n_events, n_new, n_dup;
+	/* A storage failure behind a 503 or 500, for "payhook status";
+	 * msg empty when there was none. */
+	struct ph_error fault;
 };
 
 void
@@ -64,6 +67,8 @@ ph_context_init(struct ph_context *ctx, const char *config_path)
 		    "--check-config)" : "");
 		ph_log_error("misconfigured, answering 500 to every request: "
 			     "%s", ctx->config_fault);
+	} else {
+		ctx->stats = ph_stats_new(ctx->cfg->state_dir);
 	}
 	ph_faults_clear(&faults);
 }
@@ -76,6 +81,7 @@ ph_context_clear(struct ph_context *ctx)
 	ph_config_free(&ctx->cfg);
 	ph_free(&ctx->config_fault);
 	ph_free(&ctx->unreleased);
+	ph_stats_free(&ctx->stats);
 }
 
 /* Open whatever storage is not open yet. Called per request, so a fault
@@ -245,12 +251,21 @@ retry_release(struct ph_context *ctx)
 	ph_free(&ctx->unreleased);
 }
 
+/* Keep a storage failure for record_outcome(). */
+static void
+note_fault(struct outcome *out, const char *what, const struct ph_error *err)
+{
+	(void)ph_error_set(&out->fault, "%s: %s", what, err->msg);
+}
+
 /* Log a storage failure (what failed, detail for the request's line);
  * returns ret for deliver(). */
 static int
 storage_fault(int ret, const struct ph_error *err, const char *what,
 	      const char *detail, struct outcome *out)
 {
+	note_fault(out, ret == PH_SPOOL_UNSAFE ? "misconfigured spool" : what,
+		   err);
 	if (ret == PH_SPOOL_UNSAFE) {
 		ph_log_error("misconfigured spool, answering 500: %s",
 			     err->msg);
@@ -293,6 +308,7 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	case PH_CLAIM_ERROR:
 	default:
 		ph_log_error("dedup claim failed: %s", err.msg);
+		note_fault(out, "dedup claim failed", &err);
 		out->detail = "dedup";
 		return -1;
 	}
@@ -311,6 +327,7 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 		 * which is the at-least-once case product.md accepts. No
 		 * record may stay behind to hold up that redelivery. */
 		ph_log_error("dedup commit failed: %s", err.msg);
+		note_fault(out, "dedup commit failed", &err);
 		out->detail = "dedup-commit";
 		release_claim(ctx, ev);
 		return -1;
@@ -431,6 +448,35 @@ quarantine(const struct ph_context *ctx, const struct ph_route *route,
 	ph_quarantine_keep(ctx->cfg, route, req, reason, out->status);
 }
 
+/* The one place deliveries are counted for "payhook status" (stats.h),
+ * once the answer is out: accepted and duplicate (2xx), rejected (4xx);
+ * a 5xx is not a verdict on the delivery, but a storage failure behind it
+ * is recorded. Page routes (the status page) are not deliveries. Never
+ * changes the answer, never fsyncs. */
+static void
+record_outcome(struct ph_context *ctx, const struct ph_route *route,
+	       const struct outcome *out)
+{
+	struct timeval tv;
+
+	if (ctx->stats == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	if (out->fault.msg[0] != '\0')
+		ph_stats_storage_error(ctx->stats, (int64_t)tv.tv_sec * 1000 +
+				       tv.tv_usec / 1000, out->fault.msg);
+	if (route == NULL || route->provider->serve != NULL)
+		return;
+	if (out->status >= 200 && out->status < 300)
+		ph_stats_count(ctx->stats, route->name,
+			       strcmp(out->name, "duplicate") == 0 ?
+			       PH_STATS_DUPLICATE : PH_STATS_ACCEPTED,
+			       tv.tv_sec);
+	else if (out->status >= 400 && out->status < 500)
+		ph_stats_count(ctx->stats, route->name, PH_STATS_REJECTED,
+			       tv.tv_sec);
+}
+
 void
 ph_handle(struct ph_context *ctx, struct ph_request *req)
 {
@@ -452,6 +498,19 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	if (route == NULL) {
 		out.status = 404;
 		respond_error(req, 404);
+		goto done;
+	}
+	if (route->provider->serve != NULL) {
+		/* A page (the status route): it answers GET itself, and
+		 * nothing of the delivery path runs. */
+		out.name = "page";
+		if (!client_allowed(ctx->cfg, req, route)) {
+			out.status = 403;
+			respond_error(req, 403);
+		} else {
+			out.status = route->provider->serve(ctx->cfg, route,
+							    req);
+		}
 		goto done;
 	}
 	status = check_transport(ctx, req, route);
@@ -507,5 +566,6 @@ ph_handle(struct ph_context *ctx, struct ph_request *req)
 	respond_provider(req, route, (enum ph_outcome)result, &ev, &out);
 done:
 	log_request(req, route, &ev, &out, start_us);
+	record_outcome(ctx, route, &out);
 	ph_event_clear(&ev);
 }

@@ -11,6 +11,7 @@
 #include "dedup.h"
 #include "request.h"
 #include "spool.h"
+#include "stats.h"
 
 /* Per-process state, opened once and reused for every request. */
 struct ph_context {
@@ -21,6 +22,7 @@ struct ph_context {
 	struct ph_dedup *dedup;		/* NULL until opened successfully */
 	uint64_t last_maintain_us;	/* monotonic time of the last purge check */
 	char *unreleased;		/* a claim whose release failed, owned */
+	struct ph_stats *stats;		/* delivery counters; NULL if no cfg */
 };
 
 /* Load the configuration and open storage. Never fails: faults are kept

@@ -26,6 +26,7 @@
 #include "quarantine.h"
 #include "responder.h"
 #include "sign.h"
+#include "status.h"
 
 static void
 usage(FILE *f)
@@ -43,6 +44,7 @@ usage(FILE *f)
 	    "       payhook --purge [--config PATH]\n"
 	    "       payhook sign [--config PATH] ROUTE FILE [--url BASE]\n"
 	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
+	    "       payhook status [--json | --prometheus] [--config PATH]\n"
 	    "       payhook drain --exec CMD [--config PATH] [--spool DIR]\n"
 	    "           [--jobs N] [--timeout D] [--retry-min D] "
 	    "[--retry-max D]\n"
@@ -528,6 +530,8 @@ main(int argc, char **argv)
 		return ph_sign_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "quarantine") == 0)
 		return quarantine_command(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return ph_status_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "drain") == 0)
 		return drain_command(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {

@@ -30,6 +30,7 @@ extern const struct ph_provider ph_provider_razorpay;
 extern const struct ph_provider ph_provider_checkout;
 extern const struct ph_provider ph_provider_flutterwave;
 extern const struct ph_provider ph_provider_square;
+extern const struct ph_provider ph_provider_status;
 
 const struct ph_provider *const ph_providers[] = {
 	&ph_provider_ngn,
@@ -45,6 +46,7 @@ const struct ph_provider *const ph_providers[] = {
 	&ph_provider_checkout,
 	&ph_provider_flutterwave,
 	&ph_provider_square,
+	&ph_provider_status,
 	NULL,
 };
 

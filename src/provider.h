@@ -98,6 +98,15 @@ struct ph_provider {
 	void (*normalize_at)(const struct ph_route *route,
 			     const struct ph_request *req, size_t i,
 			     struct ph_event *ev);
+	/* A route that serves a page instead of receiving events (the
+	 * status page): set, the handler calls it once the route is found
+	 * and the client address allowed, and nothing of the delivery path
+	 * runs (no body read, no dedup, spool, quarantine or counters);
+	 * authenticate and normalize are then not called by the handler.
+	 * It answers req itself and returns the status it answered, for
+	 * the log line. */
+	int (*serve)(const struct ph_config *cfg, const struct ph_route *route,
+		     struct ph_request *req);
 };
 
 /* The adapter called name, or NULL. */

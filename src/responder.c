@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,15 +60,59 @@ ph_stop_requested(void)
  * supervisor (the web server, payhook --listen) starts a fresh worker,
  * and the next process to open the environment recovers it.
  */
-static void
-exit_if_wedged(unsigned long served)
+static void PH_NORETURN
+exit_wedged(unsigned long served)
 {
-	if (!ph_dedup_wedged())
-		return;
 	ph_log_error("exiting after %lu requests: the dedup database is "
 		     "unusable in this process", served);
 	fflush(NULL);
 	_exit(1);
+}
+
+/*
+ * Before it exits, a wedged FastCGI worker answers the connections that
+ * are already queued on its socket: a web server that gives each worker
+ * a socket of its own (lighttpd) would otherwise see them reset and
+ * answer 500 for them. They get the handler's usual 503 with
+ * Retry-After, since every dedup call now fails at once without entering
+ * Berkeley DB. Bounded twice: no longer than WEDGED_DRAIN_US of queued
+ * work, and SIGALRM after WEDGED_HARD_S seconds ends the process even if
+ * a peer that stalls mid-request (or an accept() that lost a race for a
+ * shared socket) holds it.
+ */
+#define WEDGED_DRAIN_US		(1000 * 1000)
+#define WEDGED_HARD_S		5
+
+static bool
+connection_queued(int listen_fd)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+/* Called after each answer of a worker that is wedged. Returns only when
+ * the worker is to answer one more queued connection. */
+static void
+drain_or_exit_wedged(int listen_fd, unsigned long served)
+{
+	static uint64_t drain_end_us;
+	struct sigaction sa;
+	sigset_t alarm_set;
+
+	if (drain_end_us == 0) {
+		drain_end_us = ph_now_monotonic_us() + WEDGED_DRAIN_US;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGALRM, &sa, NULL);
+		sigemptyset(&alarm_set);
+		sigaddset(&alarm_set, SIGALRM);
+		sigprocmask(SIG_UNBLOCK, &alarm_set, NULL);
+		alarm(WEDGED_HARD_S);
+	}
+	if (ph_now_monotonic_us() >= drain_end_us ||
+	    !connection_queued(listen_fd))
+		exit_wedged(served);
 }
 
 /* Hold back the stop and reload signals while a request is in hand:
@@ -156,10 +201,14 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		ph_request_clear(&req);
 		FCGX_Finish_r(&r);
 		served++;
-		exit_if_wedged(served);
-		ph_context_maintain(ctx);
+		if (ph_dedup_wedged())
+			drain_or_exit_wedged(listen_fd, served);
+		else
+			ph_context_maintain(ctx);
 		release_stop_signals(&old);
 	}
+	if (ph_dedup_wedged())
+		exit_wedged(served);
 	FCGX_Free(&r, 1);
 	return ret;
 }
@@ -195,7 +244,8 @@ ph_responder_cgi(struct ph_context *ctx)
 	ph_request_clear(&req);
 	/* Let the web server finish the response before housekeeping. */
 	close(STDOUT_FILENO);
-	exit_if_wedged(1);
+	if (ph_dedup_wedged())
+		exit_wedged(1);
 	ph_context_maintain(ctx);
 	release_stop_signals(&old);
 	return answered ? 0 : -1;

@@ -239,6 +239,12 @@ ph_sign_main(int argc, char **argv)
 		fprintf(stderr, "\n");
 		goto out;
 	}
+	if (route->provider->serve != NULL) {
+		fprintf(stderr, "payhook sign: route '%s' serves a page (\"%s\"), "
+			"it receives no deliveries\n", route->name,
+			route->provider->name);
+		goto out;
+	}
 	if (ph_read_file(file, route->max_body_bytes, &data, &len, &err) < 0) {
 		fprintf(stderr, "payhook sign: %s (route '%s' takes at most "
 			"%zu bytes)\n", err.msg, route->name,

@@ -170,9 +170,14 @@ class Load:
         self.threads = []
 
     def _take(self):
+        """The next event's name, "" while paused, None when done. The
+        pause is checked under the lock that pause() clears it under, so
+        no request starts after pause() has counted those in flight."""
         with self.lock:
             if self.next >= self.max_events:
                 return None
+            if not self.running.is_set():
+                return ""
             self.next += 1
             return "%s-%06d" % (self.prefix, self.next - 1)
 
@@ -183,6 +188,8 @@ class Load:
             txn = self._take()
             if txn is None:
                 return
+            if not txn:
+                continue
             body, sig = event(txn)
             shot = self.send(txn, body, sig)
             with self.lock:
@@ -201,7 +208,8 @@ class Load:
 
     def pause(self):
         """Stop taking new requests and wait for those in flight."""
-        self.running.clear()
+        with self.lock:
+            self.running.clear()
         in_flight = lambda: self.next - len(self.shots)  # noqa: E731
         end = time.time() + 60
         while in_flight() > 0 and time.time() < end:

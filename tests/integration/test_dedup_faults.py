@@ -226,6 +226,52 @@ def test_dedup_wedged_worker(ctx):
           "the accepted ids are spooled: %r" % events)
 
 
+def test_dedup_wedged_worker_answers_its_queue(ctx):
+    """Deliveries already queued on a wedged worker's socket get its 503
+    too. lighttpd gives each worker a socket of its own: had the worker
+    exited at once, they would have been reset, which lighttpd answers
+    with a 500 page of its own."""
+    cfg, spool, _state = ctx.config()
+    lt = ctx.lighttpd_fcgi(cfg)
+    accepted_id(lt.post(body_of(EXAMPLE)), "before the fault")
+    worker = lt.children()
+    eq(len(worker), 1, "payhook processes")
+    _die_in_log_flush(ctx, _state)
+    answers = {}
+
+    def deliver(txn):
+        try:
+            answers[txn] = lt.post(body_of(ngn_payload(txn=txn)),
+                                   timeout=40)
+        except OSError as e:
+            answers[txn] = e
+    threads = []
+    for i in range(3):
+        t = threading.Thread(target=deliver, args=("queued-%d" % i,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.5)     # queued-0 is the one the worker takes first
+    for t in threads:
+        t.join(60)
+    for txn in sorted(answers):
+        r = answers[txn]
+        check(not isinstance(r, OSError), "%s: no answer (%r)" % (txn, r))
+        check_error(r, 503, txn)
+    eq(len(answers), 3, "answers")
+    deadline = time.time() + 10
+    while pid_alive(worker[0]) and time.time() < deadline:
+        time.sleep(0.1)
+    check(not pid_alive(worker[0]), "the wedged worker %d still runs"
+          % worker[0])
+    check("exiting after 4 requests" in lt.logs(),
+          "the worker's log lines: %s" % lt.logs()[-1500:])
+    # queued-0 was spooled before its commit hung (at least once, as in
+    # test_dedup_wedged_worker); the queued ones never reached the spool.
+    eq(sorted(ev["dedup_key"] for _n, _d, ev in spool.events()),
+       ["ngn:ngn-gateway:payment.success:123456789",
+        "ngn:ngn-gateway:payment.success:queued-0"], "spooled events")
+
+
 def test_dedup_wedged_listen_worker(ctx):
     """The same under payhook --listen: the wedged worker answers 503 and
     exits, the supervisor starts another, which recovers and accepts."""

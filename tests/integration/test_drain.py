@@ -678,3 +678,24 @@ def test_drain_examples_systemd_cron(ctx):
     check(any("attempt 1 succeeded" in ln for ln in log),
           "drain.log: %r" % log)
     ctx.stderr_texts.append("\n".join(log))
+
+
+def test_drain_status_sees_dead_letters(ctx):
+    """payhook status counts what drain left: done/, failed/ (not the
+    sidecar) and nothing in cur/ or new/."""
+    cfg, spool, _state = ctx.config()
+    ev = Events(ctx, spool.path)
+    ok, _ = ev.add()
+    bad, _ = ev.add()
+    job = script(ctx, "job.sh", '[ "$PAYHOOK_EVENT_ID" != %s ]\n'
+                 % bad.split("-", 1)[1][:-5])
+    rc, _out, err = run_drain(ctx, ["--config", cfg, "--once",
+                                    "--max-attempts", "1", "--exec", job])
+    eq(rc, 0, "drain (stderr %r)" % err)
+    eq(listing(spool.path), {"new": [], "cur": [], "done": [ok],
+                             "failed": [bad, bad + ".err.json"]}, "spool")
+    p = ctx.run_payhook(["status", "--json", "--config", cfg])
+    eq(p.returncode, 0, "status (stderr %r)" % p.stderr)
+    got = json.loads(p.stdout)["spool"]
+    eq({k: got[k] for k in SUBDIRS}, {"new": 0, "cur": 0, "done": 1,
+                                      "failed": 1}, "status's counts")

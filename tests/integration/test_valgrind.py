@@ -8,7 +8,8 @@
 # of those two writing a quarantine entry, 413, 404, one accepted
 # delivery for each of the other providers (credentials as in
 # test_golden.py), a Standard Webhooks 401, a Stripe delivery with a
-# stale timestamp (401) and a wrong signature for checkout and square.
+# stale timestamp (401) and a wrong signature for checkout and square,
+# and the status page (200, 401, 405).
 # Each is one CGI invocation under
 #   valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible
 #            --errors-for-leak-kinds=definite,indirect,possible
@@ -208,6 +209,37 @@ def test_valgrind_cgi_transport(ctx):
     eq(r.body, b"", "HEAD body")
     eq(len(spool.new()), 1, "files in new/ at the end")
     eq(spool.tmp(), [], "files in tmp/ at the end")
+
+
+def test_valgrind_cgi_status_page(ctx):
+    """The status page (test_status.py): 200 with events, a dead letter
+    and a ship status to show; 401; 405."""
+    vg = Valgrind(ctx)
+    token = "tok-vg-status-3e1"
+    ctx.secrets.add(token)
+    cfg, spool, state = ctx.config([ctx.route(), {
+        "name": "page", "path": "/status", "provider": "status",
+        "url_token": token}])
+    body = body_of(EXAMPLE)
+    accepted(ctx.cgi(cfg, body=body, headers=ngn_headers(body)), "event")
+    failed = ctx.mkdir(spool.sub("failed"))
+    name = "20261121T100000.123Z-01KAKYB6R0EEEEEEEEEEEEEEEE.json"
+    ctx.write(os.path.join(failed, name), json.dumps(
+        {"id": "01KAKYB6R0EEEEEEEEEEEEEEEE", "route": "ngn",
+         "type": "payment.failed"}))
+    ctx.write(os.path.join(failed, name + ".err.json"), json.dumps(
+        {"attempts": [{"number": 1, "exit_status": None,
+                       "signal": "SIGKILL", "timed_out": True}],
+         "stderr_tail": "x\n" + "y" * 300}))
+    ctx.write(os.path.join(state, "ship-status.json"), json.dumps(
+        {"schema": "payhook.ship-status/1", "sent_total": 1,
+         "duplicate_total": 0, "last_error": "nats: timeout"}))
+    r = vg.cgi("status page", cfg, 200, method="GET", path="/status",
+               env={"QUERY_STRING": "token=" + token})
+    check(b"01KAKYB6R0EEEEEEEEEEEEEEEE" in r.body and
+          b"nats: timeout" in r.body, "page body %r" % r.body[:300])
+    vg.cgi("status page 401", cfg, 401, method="GET", path="/status")
+    vg.cgi("status page 405", cfg, 405, body=body, path="/status")
 
 
 def test_valgrind_cgi_providers(ctx):
