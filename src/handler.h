@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "dedup.h"
+#include "nats.h"
 #include "request.h"
 #include "spool.h"
 
@@ -21,6 +22,7 @@ struct ph_context {
 	struct ph_dedup *dedup;		/* NULL until opened successfully */
 	uint64_t last_maintain_us;	/* monotonic time of the last purge check */
 	char *unreleased;		/* a claim whose release failed, owned */
+	struct ph_nats *nats;		/* "sink": "nats" routes; NULL until used */
 };
 
 /* Load the configuration and open storage. Never fails: faults are kept

@@ -24,6 +24,7 @@
 #include "privdrop.h"
 #include "quarantine.h"
 #include "responder.h"
+#include "ship.h"
 #include "sign.h"
 
 static void
@@ -42,6 +43,8 @@ usage(FILE *f)
 	    "       payhook --purge [--config PATH]\n"
 	    "       payhook sign [--config PATH] ROUTE FILE [--url BASE]\n"
 	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
+	    "       payhook ship [--config PATH] [--once] [--delete-done] "
+	    "[--give-up DURATION]\n"
 	    "       payhook --version\n"
 	    "The configuration is --config, else $PAYHOOK_CONFIG, else %s.\n",
 	    ph_config_locate(NULL));
@@ -377,6 +380,8 @@ main(int argc, char **argv)
 		return ph_sign_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "quarantine") == 0)
 		return quarantine_command(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ship") == 0)
+		return ph_ship_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt_config = optarg; break;
