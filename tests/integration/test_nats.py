@@ -1,0 +1,506 @@
+# test_nats.py - payhook on several hosts: "payhook ship" and "sink": "nats"
+# against a real three-node nats-server cluster with JetStream.
+#
+# Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
+#
+# Every server listens on 127.0.0.1 (harness.free_port) and is stopped by
+# the PID this module started. The stream is read back with
+# tests/nats/nats-dump (built with payhook when configure found libnats):
+# one line per stored message, "SEQ SUBJECT MSG-ID EVENT-ID BYTES".
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (Skip, accepted_id, as_test_user, body_of, check,
+                     check_duplicate, check_error, eq, free_port, kill_left, ngn_payload,
+                     note, read_text, scan_sanitizer)
+
+STREAM = "PAYHOOK"
+
+
+def dump_tool(ctx):
+    path = os.path.join(os.path.dirname(os.path.dirname(ctx.payhook)),
+                        "tests", "nats", "nats-dump")
+    if not os.path.exists(path):
+        raise Skip("payhook was built without NATS (no %s)" % path)
+    if not os.path.exists("/usr/sbin/nats-server") and \
+            subprocess.run(["sh", "-c", "command -v nats-server"],
+                           stdout=subprocess.DEVNULL).returncode != 0:
+        raise Skip("nats-server is not installed (scripts/deps)")
+    return path
+
+
+def key_of(txn):
+    return "ngn:ngn-gateway:payment.success:%s" % txn
+
+
+# ---------------------------------------------------------------- cluster
+
+class NatsCluster:
+    """Three nats-server processes, one cluster, JetStream on each."""
+
+    def __init__(self, ctx, name, size=3):
+        self.ctx = ctx
+        self.name = name
+        self.procs = [None] * size
+        self.client = [free_port() for _ in range(size)]
+        self.route = [free_port() for _ in range(size)]
+        self.monitor = [free_port() for _ in range(size)]
+        self.dir = ctx.path(name)
+        os.mkdir(self.dir, 0o700)
+        for i in range(size):
+            routes = ", ".join("nats-route://127.0.0.1:%d" % p
+                               for j, p in enumerate(self.route) if j != i)
+            conf = """server_name: %(name)s-n%(i)d
+listen: 127.0.0.1:%(client)d
+http: 127.0.0.1:%(monitor)d
+jetstream {
+  store_dir: "%(dir)s/n%(i)d"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}
+cluster {
+  name: %(name)s
+  listen: 127.0.0.1:%(route)d
+  routes: [ %(routes)s ]
+}
+""" % {"name": name, "i": i, "client": self.client[i],
+                "monitor": self.monitor[i], "dir": self.dir,
+                "route": self.route[i], "routes": routes}
+            with open(self.conf(i), "w") as f:
+                f.write(conf)
+        ctx.cleanups.append(self.stop_all)
+
+    def conf(self, i):
+        return os.path.join(self.dir, "n%d.conf" % i)
+
+    def servers(self):
+        return ["nats://127.0.0.1:%d" % p for p in self.client]
+
+    def start(self, i):
+        log = open(os.path.join(self.dir, "n%d.log" % i), "ab")
+        try:
+            self.procs[i] = subprocess.Popen(
+                ["nats-server", "-c", self.conf(i)], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log)
+        finally:
+            log.close()
+
+    def start_all(self):
+        for i in range(len(self.procs)):
+            self.start(i)
+        self.wait_listening()
+
+    def wait_listening(self, timeout=15):
+        deadline = time.time() + timeout
+        for i, p in enumerate(self.procs):
+            if p is None:
+                continue
+            while True:
+                check(p.poll() is None, "nats-server n%d exited: %s" % (
+                    i, read_text(os.path.join(self.dir, "n%d.log" % i))
+                    [-1500:]))
+                try:
+                    socket.create_connection(("127.0.0.1", self.client[i]),
+                                             timeout=1).close()
+                    break
+                except OSError:
+                    check(time.time() < deadline,
+                          "nats-server n%d did not listen" % i)
+                    time.sleep(0.05)
+
+    def stop(self, i, sig=signal.SIGTERM):
+        p = self.procs[i]
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs[i] = None
+
+    def stop_all(self):
+        for i in range(len(self.procs)):
+            self.stop(i)
+
+    def dump(self, ctx, stream=STREAM, timeout=30):
+        """(summary line, [(seq, subject, msg_id, event_id)]), retried
+        while the stream has no leader yet."""
+        tool = dump_tool(ctx)
+        deadline = time.time() + timeout
+        while True:
+            p = subprocess.run([tool, ",".join(self.servers()), stream],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=60)
+            if p.returncode == 0:
+                lines = p.stdout.decode().splitlines()
+                rows = [tuple(l.split()[:4]) for l in lines[1:]]
+                return lines[0], rows
+            check(time.time() < deadline, "nats-dump failed: %s"
+                  % p.stderr.decode()[-500:])
+            time.sleep(0.5)
+
+
+def nats_object(cluster, **kw):
+    obj = {"servers": cluster.servers(), "stream": STREAM, "replicas": 3,
+           "duplicate_window": "2m"}
+    obj.update(kw)
+    return obj
+
+
+class Ship:
+    """A long-running "payhook ship" as the test user."""
+
+    def __init__(self, ctx, config, name):
+        self.ctx = ctx
+        self.log = ctx.path(name + "-ship.log")
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if os.environ.get(k):
+                env[k] = os.environ[k]
+        f = open(self.log, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                as_test_user([ctx.payhook, "ship", "--config", config]),
+                stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
+        finally:
+            f.close()
+        ctx.cleanups.append(self.stop)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                kill_left([self.proc.pid])
+                self.proc.wait()
+        text = read_text(self.log)
+        if text not in self.ctx.stderr_texts:
+            self.ctx.stderr_texts.append(text)
+        return self.proc.returncode
+
+
+def host(ctx, name, cluster, sink=None, procs=2):
+    """One payhook "host": its own spool, state and lighttpd."""
+    route = ctx.route(sink=sink)
+    cfg, spool, state = ctx.config(
+        routes=[route], name=name + ".json",
+        spool_dir=ctx.path(name + "-spool"),
+        state_dir=ctx.path(name + "-state"),
+        nats=nats_object(cluster))
+    lt = ctx.lighttpd_fcgi(cfg, procs=procs, name=name)
+    return cfg, spool, state, lt
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while not pred():
+        check(time.time() < deadline, "timed out waiting for " + what)
+        time.sleep(0.2)
+
+
+def status_of(state):
+    with open(os.path.join(state, "ship-status.json")) as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------- tests
+
+def test_nats_config_faults(ctx):
+    """--check-config names each fault of the "nats" object and of sink."""
+    cases = [
+        ({"stream": "X"}, "key 'nats.servers': missing (required)"),
+        ({"servers": []}, "key 'nats.servers': must be a list of 1 to 32 "
+         "URLs nats://HOST:PORT"),
+        ({"servers": ["http://127.0.0.1:4222"]},
+         "key 'nats.servers'[0]: must be a URL nats://HOST:PORT (or "
+         "tls://; credentials go in 'user', 'password', 'token' or "
+         "'creds_file')"),
+        ({"servers": ["nats://u:p@127.0.0.1:4222"]},
+         "key 'nats.servers'[0]: must be a URL nats://HOST:PORT (or "
+         "tls://; credentials go in 'user', 'password', 'token' or "
+         "'creds_file')"),
+        ({"stream": "A.B"}, "key 'nats.stream': must be a string of "
+         "A-Z a-z 0-9 _ -, at most 200 long"),
+        ({"subject_prefix": "a..b"}, "key 'nats.subject_prefix': must be "
+         "a string of A-Z a-z 0-9 _ - and single dots between them, at "
+         "most 200 long"),
+        ({"subject_prefix": "a.>"}, "key 'nats.subject_prefix': must be "
+         "a string of A-Z a-z 0-9 _ - and single dots between them, at "
+         "most 200 long"),
+        ({"replicas": 7}, "key 'nats.replicas': must be an integer from 1 "
+         "to 5"),
+        ({"duplicate_window": "2 m"}, "key 'nats.duplicate_window': must "
+         "be a duration from 1s to 7d, such as \"2m\" or \"24h\""),
+        ({"duplicate_window": 120}, "key 'nats.duplicate_window': must "
+         "be a duration from 1s to 7d, such as \"2m\" or \"24h\""),
+        ({"user": "svc"}, "key 'nats.user': needs 'nats.password' too"),
+        ({"user": "svc", "password": "pw", "token": "tk"},
+         "key 'nats': give one of 'user' and 'password', 'token' or "
+         "'creds_file'"),
+        ({"token": "env:PH_NO_SUCH_VARIABLE_X"},
+         "key 'nats.token': environment variable PH_NO_SUCH_VARIABLE_X is "
+         "not set"),
+        ({"creds_file": "relative.creds"}, "key 'nats.creds_file': must be "
+         "an absolute path"),
+        ({"tls": {"ca": "/x"}}, "key 'nats.tls': must be an object "
+         "{ \"ca_file\": PATH }"),
+        ({"tls": {"ca_file": "/nonexistent/ca.pem"}},
+         "key 'nats.tls.ca_file': cannot read /nonexistent/ca.pem"),
+        ({"tsl": {}}, "key 'nats.tsl': unknown key"),
+    ]
+    base = {"servers": ["nats://127.0.0.1:4222"]}
+    for i, (obj, fault) in enumerate(cases):
+        n = dict(base)
+        n.update(obj)
+        if "servers" in obj or obj == {"stream": "X"}:
+            n = dict(obj)
+        cfg, spool, state = ctx.config(name="f%d.json" % i, nats=n)
+        p = ctx.run_payhook(["--check-config", "--config", cfg])
+        eq(p.returncode, 1, "exit status for %r" % obj)
+        eq(p.stderr.decode(), "%s: %s\n" % (cfg, fault),
+           "fault for %r" % obj)
+    route_faults = [
+        ({"sink": "disk"}, "route 'ngn' (#1): key 'sink': must be "
+         "\"spool\" or \"nats\"", base),
+        ({"sink": "nats"}, "route 'ngn' (#1): key 'sink': \"nats\" needs "
+         "the top-level \"nats\" object", None),
+    ]
+    for i, (kw, fault, n) in enumerate(route_faults):
+        top = {"nats": n} if n is not None else {}
+        cfg, spool, state = ctx.config(routes=[ctx.route(**kw)],
+                                       name="r%d.json" % i, **top)
+        p = ctx.run_payhook(["--check-config", "--config", cfg])
+        eq(p.returncode, 1, "exit status for %r" % kw)
+        eq(p.stderr.decode(), "%s: %s\n" % (cfg, fault), "fault for %r" % kw)
+    # A good one, with every key.
+    ca = ctx.write(ctx.path("ca.pem"), "not read by --check-config\n")
+    cfg, spool, state = ctx.config(
+        name="good.json", routes=[ctx.route(sink="nats")],
+        nats={"servers": ["nats://127.0.0.1:4222", "tls://10.0.0.2:4222"],
+              "stream": "PAY_1", "subject_prefix": "acme.payhook",
+              "replicas": 3, "duplicate_window": "24h",
+              "user": "svc", "password": "env:PH_TEST_NATS_PW",
+              "tls": {"ca_file": ca}})
+    p = ctx.run_payhook(["--check-config", "--config", cfg],
+                        env={"PH_TEST_NATS_PW": "pw-not-logged"})
+    eq((p.returncode, p.stdout.decode(), p.stderr.decode()),
+       (0, "%s: OK (1 route)\n" % cfg, ""), "a full nats object")
+    # ship refuses a configuration without the object, untouched spool.
+    cfg, spool, state = ctx.config(name="plain.json")
+    p = ctx.run_payhook(["ship", "--once", "--config", cfg])
+    eq((p.returncode, p.stderr.decode()),
+       (1, "payhook ship: %s has no \"nats\" object (see "
+        "payhook.json(5))\n" % cfg), "ship without a nats object")
+    eq(os.path.exists(spool.path), False, "spool not created")
+
+
+def test_nats_ship_unreachable(ctx):
+    """ship --once with no server gives up in time, new/ intact."""
+    dump_tool(ctx)
+    dead = free_port()
+    cfg, spool, state = ctx.config(
+        nats={"servers": ["nats://127.0.0.1:%d" % dead]})
+    for i in range(3):
+        body = body_of(ngn_payload(txn="u%d" % i))
+        r = ctx.cgi_post(cfg, body)
+        eq(r.status, 200, "accepted into the spool")
+    before = sorted(spool.new())
+    eq(len(before), 3, "events in new/")
+    t0 = time.time()
+    p = ctx.run_payhook(["ship", "--once", "--give-up", "2", "--config",
+                         cfg], timeout=30)
+    secs = time.time() - t0
+    eq(p.returncode, 1, "ship --once exit status, cluster unreachable")
+    check(2 <= secs < 10, "gave up after %.1f s (--give-up 2)" % secs)
+    check("giving up after 2 s without the cluster; unsent events stay in "
+          "new/" in p.stderr.decode(), "the give-up line: %r"
+          % p.stderr.decode()[-500:])
+    eq(sorted(spool.new()), before, "new/ after giving up")
+    eq(os.listdir(spool.sub("cur")), [], "cur/ after giving up")
+    eq(os.listdir(spool.sub("done")), [], "done/ after giving up")
+    st = status_of(state)
+    eq(sorted(st), sorted(["schema", "updated_at", "sent_total",
+                           "duplicate_total", "last_sent_at", "last_error",
+                           "last_error_at"]), "ship-status.json keys")
+    eq((st["schema"], st["sent_total"], st["duplicate_total"],
+        st["last_sent_at"]), ("payhook.ship-status/1", 0, 0, None),
+       "ship-status.json counts")
+    check(st["last_error"].startswith("cannot connect to NATS"),
+          "last_error %r" % st["last_error"])
+    eq(oct(os.stat(os.path.join(state, "ship-status.json")).st_mode & 0o777),
+       oct(0o600), "ship-status.json mode")
+    # The default is bounded too (60 s), and said so.
+    p = ctx.run_payhook(["ship", "--help"])
+    check("(default 60s)" in p.stdout.decode(), "usage names the default")
+
+
+def post_both(lts, txn, results, lock):
+    """Deliver one event to every host at once; record the 2xx answers."""
+    body = body_of(ngn_payload(txn=txn))
+
+    def one(lt):
+        try:
+            return lt.post(body, timeout=30)
+        except OSError as e:
+            return e
+    with concurrent.futures.ThreadPoolExecutor(len(lts)) as ex:
+        answers = list(ex.map(one, lts))
+    with lock:
+        for i, r in enumerate(answers):
+            status = getattr(r, "status", None)
+            results.append((txn, i, status,
+                            r.json().get("id") if status == 200 else None))
+
+
+def test_nats_two_hosts(ctx):
+    """Two hosts, each with lighttpd and ship, the same events to both;
+    a node SIGKILLed and restarted during load, then the whole cluster
+    stopped and restarted: one message per key, none missing."""
+    dump_tool(ctx)
+    cluster = NatsCluster(ctx, "phc")
+    cluster.start_all()
+    hosts = [host(ctx, "hostA", cluster), host(ctx, "hostB", cluster)]
+    lts = [h[3] for h in hosts]
+    ships = [Ship(ctx, hosts[0][0], "hostA"), Ship(ctx, hosts[1][0], "hostB")]
+    results, lock = [], threading.Lock()
+    per_phase = 40
+    txn_no = [0]
+
+    def phase(n):
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            futs = []
+            for _ in range(n):
+                txn_no[0] += 1
+                futs.append(ex.submit(post_both, lts, "m%04d" % txn_no[0],
+                                      results, lock))
+            for f in futs:
+                f.result()
+
+    # Phase 1: load while one node is SIGKILLed, and restarted.
+    t = threading.Thread(target=phase, args=(per_phase,))
+    t.start()
+    time.sleep(0.5)
+    cluster.stop(1, signal.SIGKILL)
+    t.join(60)
+    phase(per_phase // 2)
+    cluster.start(1)
+    cluster.wait_listening()
+    phase(per_phase // 2)
+    # Phase 2: the whole cluster down; events pile up in new/.
+    for i in range(3):
+        cluster.stop(i)
+    phase(per_phase)
+    time.sleep(1.0)         # ship's retries meanwhile
+    for h in hosts:
+        spool = h[1]
+        waiting = len(spool.new()) + len(os.listdir(spool.sub("cur")))
+        check(waiting >= per_phase, "%s: %d events waiting while the "
+              "cluster is down, expected at least %d"
+              % (spool.path, waiting, per_phase))
+    cluster.start_all()
+    # Catch up: every spool's new/ and cur/ empty.
+    wait_for(lambda: all(not h[1].new() and
+                         not os.listdir(h[1].sub("cur")) for h in hosts),
+             60, "both ships to catch up")
+    rcs = [s.stop() for s in ships]
+    eq(rcs, [0, 0], "ship exit status after SIGTERM")
+    summary, rows = cluster.dump(ctx)
+    total = txn_no[0]
+    acked = {}
+    for txn, i, status, ev_id in results:
+        if status == 200:
+            acked.setdefault(key_of(txn), set()).add(ev_id)
+    eq(len(results), 2 * total, "answers")
+    by_key = {}
+    for seq, subject, msg_id, ev_id in rows:
+        by_key.setdefault(msg_id, []).append((subject, ev_id))
+    duplicates = sum(len(v) - 1 for v in by_key.values())
+    missing = sorted(k for k in acked if k not in by_key)
+    foreign = sorted(k for k in by_key if k not in acked)
+    sent = [status_of(h[2])["sent_total"] for h in hosts]
+    dups = [status_of(h[2])["duplicate_total"] for h in hosts]
+    done = [len(os.listdir(h[1].sub("done"))) for h in hosts]
+    note("nats two hosts: events=%d answers=%d acknowledged=%d "
+         "stream=%d missing=%d duplicates=%d sent=%s duplicate_acks=%s "
+         "done=%s (%s)" % (total, len(results), len(acked), len(rows),
+                           len(missing), duplicates, sent, dups, done,
+                           summary))
+    eq(len(acked), total, "events acknowledged by a host")
+    eq(missing, [], "acknowledged events missing from the stream")
+    eq(duplicates, 0, "duplicate messages in the stream")
+    eq(foreign, [], "messages not acknowledged by any host")
+    eq(len(rows), total, "messages in the stream")
+    for k, v in by_key.items():
+        subject, ev_id = v[0]
+        check(ev_id in acked[k], "%s: event id %s is one a host answered "
+              "(%s)" % (k, ev_id, sorted(acked[k])))
+        check(subject.startswith("payhook.ngn.payment.succeeded.") and
+              len(subject.split(".")[-1]) == 32, "subject %s" % subject)
+    # Each host spooled every event once, and shipped each (sent or found
+    # already there).
+    eq(done, [total, total], "files in done/")
+    eq([s + d for s, d in zip(sent, dups)], [total, total],
+       "sent + duplicate per host")
+    check(sum(sent) <= total, "sent in all %d <= %d" % (sum(sent), total))
+    for s in ships:
+        check(scan_sanitizer(read_text(s.log)) is None, "sanitizer")
+
+
+test_nats_two_hosts.timeout = 150
+
+
+def test_nats_direct(ctx):
+    """"sink": "nats": 2xx only after JetStream's ack, 503 while the
+    cluster is down, and every 2xx in the stream."""
+    dump_tool(ctx)
+    cluster = NatsCluster(ctx, "phd")
+    cluster.start_all()
+    cfg, spool, state, lt = host(ctx, "direct", cluster, sink="nats",
+                                 procs=1)
+    ok = {}
+
+    def post(txn, timeout=15):
+        r = lt.post(body_of(ngn_payload(txn=txn)), timeout=timeout)
+        if r.status == 200 and key_of(txn) not in ok:
+            ok[key_of(txn)] = accepted_id(r, "direct delivery of " + txn)
+        return r
+
+    # Until the stream has its leader, a 503; then 200s.
+    wait_for(lambda: post("d0000").status == 200, 30, "the first 200")
+    for i in range(1, 16):
+        eq(post("d%04d" % i).status, 200, "direct delivery %d" % i)
+    check_duplicate(post("d0003"), ok[key_of("d0003")],
+                    "a repeated event: the local claim answers it")
+    eq(spool.new(), [], "nothing spooled in direct mode")
+    for i in range(3):
+        cluster.stop(i)
+    down = []
+    for i in range(5):
+        t0 = time.time()
+        r = post("x%04d" % i)
+        down.append(time.time() - t0)
+        check_error(r, 503, "cluster down, event %d" % i)
+    check(max(down) < 8, "503 within the event's budget: %s" % down)
+    eq(spool.new(), [], "nothing spooled while the cluster is down")
+    eq(ctx.dedup_count(cfg), 16, "no claim kept for the 503s")
+    cluster.start_all()
+    for i in range(5):
+        wait_for(lambda i=i: post("x%04d" % i).status == 200, 30,
+                 "event x%04d after the restart" % i)
+    summary, rows = cluster.dump(ctx)
+    ids = {msg_id: ev_id for _seq, _subject, msg_id, ev_id in rows}
+    note("nats direct: 2xx=%d stream=%d 503s while down=%d (%s)"
+         % (len(ok), len(rows), len(down), summary))
+    eq(len(rows), len(ok), "messages in the stream")
+    eq(ids, ok, "every 2xx in the stream, with its event id")
