@@ -43,7 +43,8 @@ def key_of(txn):
 # ---------------------------------------------------------------- cluster
 
 class NatsCluster:
-    """Three nats-server processes, one cluster, JetStream on each."""
+    """size nats-server processes (three: one cluster), JetStream on
+    each."""
 
     def __init__(self, ctx, name, size=3):
         self.ctx = ctx
@@ -65,14 +66,15 @@ jetstream {
   max_memory_store: 64MB
   max_file_store: 1GB
 }
-cluster {
-  name: %(name)s
-  listen: 127.0.0.1:%(route)d
-  routes: [ %(routes)s ]
-}
 """ % {"name": name, "i": i, "client": self.client[i],
-                "monitor": self.monitor[i], "dir": self.dir,
-                "route": self.route[i], "routes": routes}
+                "monitor": self.monitor[i], "dir": self.dir}
+            if size > 1:
+                conf += """cluster {
+  name: %s
+  listen: 127.0.0.1:%d
+  routes: [ %s ]
+}
+""" % (name, self.route[i], routes)
             with open(self.conf(i), "w") as f:
                 f.write(conf)
         ctx.cleanups.append(self.stop_all)
@@ -504,3 +506,56 @@ def test_nats_direct(ctx):
          % (len(ok), len(rows), len(down), summary))
     eq(len(rows), len(ok), "messages in the stream")
     eq(ids, ok, "every 2xx in the stream, with its event id")
+
+
+def test_nats_ship_claims(ctx):
+    """A claim left in cur/ by a dead ship is taken back and published; a
+    claim whose owner lives (its flock held) is left alone; --delete-done
+    removes what was published; the totals count across runs."""
+    import fcntl
+    dump_tool(ctx)
+    cluster = NatsCluster(ctx, "phs", size=1)
+    cluster.start_all()
+    cfg, spool, state = ctx.config(nats=nats_object(cluster, replicas=1))
+    for i in range(4):
+        eq(ctx.cgi_post(cfg, body_of(ngn_payload(txn="c%d" % i))).status,
+           200, "spooled")
+    names = sorted(spool.new())
+    # names[0]: claimed by a ship that died (in cur/, no lock);
+    # names[1]: claimed by a live one (in cur/, locked by this test).
+    for n in names[:2]:
+        os.rename(os.path.join(spool.sub("new"), n),
+                  os.path.join(spool.sub("cur"), n))
+    held = open(os.path.join(spool.sub("cur"), names[1]), "rb")
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        p = ctx.run_payhook(["ship", "--once", "--delete-done", "--config",
+                             cfg], timeout=60)
+        eq(p.returncode, 0, "ship --once (stderr %r)" % p.stderr[-500:])
+        check(("took back %s, left in cur/ by a ship that stopped"
+               % names[0]) in p.stderr.decode(), "the take-back line")
+        eq(os.listdir(spool.sub("cur")), [names[1]], "cur/: the live claim")
+        eq(spool.new(), [], "new/ after ship")
+        eq(os.listdir(spool.sub("done")), [], "done/ with --delete-done")
+    finally:
+        held.close()
+    st = status_of(state)
+    eq((st["sent_total"], st["duplicate_total"], st["last_error"]),
+       (3, 0, None), "ship-status.json after the first run")
+    # The live claim's owner "dies" (the lock is gone): the next run takes
+    # it back; a copy of a shipped event is a duplicate, moved to done/.
+    copy = "20990101T000000.000Z-01ARZ3NDEKTSV4RRFFQ69G5FAV.json"
+    with open(os.path.join(spool.sub("cur"), names[1]), "rb") as f:
+        data = f.read()
+    ctx.write(os.path.join(spool.sub("new"), copy), data)
+    p = ctx.run_payhook(["ship", "--once", "--config", cfg], timeout=60)
+    eq(p.returncode, 0, "second ship --once")
+    eq(sorted(os.listdir(spool.sub("done"))), sorted([names[1], copy]),
+       "done/ after the second run")
+    st = status_of(state)
+    eq((st["sent_total"], st["duplicate_total"]), (4, 1),
+       "ship-status.json counts across runs")
+    summary, rows = cluster.dump(ctx)
+    eq(sorted(r[2] for r in rows), sorted(key_of("c%d" % i)
+                                          for i in range(4)),
+       "one message per key")

@@ -134,6 +134,7 @@ main(int argc, char **argv)
 	jsOptions_Init(&jo);
 	jo.Wait = 10000;
 	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.StallWait = 30000;
 	if ((s = natsConnection_JetStream(&js, nc, &jo)) != NATS_OK)
 		return fail("jetstream", s);
 	ret = n > 0 ? fill(js, argv[2], argv[3], n) : dump(js, argv[2]);
