@@ -456,16 +456,29 @@ become_spool_owner(const char *dir, struct ph_error *err)
 	return ph_privdrop_switch(st.st_uid, st.st_gid, err);
 }
 
+/* How long one more pass may take to fail: a connection tries every
+ * server in turn, then the stream lookup and a publish each wait up to
+ * PUBLISH_TIMEOUT_MS (the JetStream context's default wait is the same). */
+static uint64_t
+attempt_bound_us(const struct ship *sh)
+{
+	return ((uint64_t)sh->cfg->nats->n_servers * CONNECT_TIMEOUT_MS +
+		2 * PUBLISH_TIMEOUT_MS) * 1000;
+}
+
 /* The loop: passes until stopped (or one good pass with --once), with
- * backoff between failures. Returns the exit status. */
+ * backoff between failures. --once gives up when one more pass could end
+ * after the first failing pass's start plus --give-up: so it is over
+ * within that time, whatever the network does. Returns the exit status. */
 static int
 ship_run(struct ship *sh)
 {
-	uint64_t backoff = BACKOFF_MIN_US, fail_since = 0;
+	uint64_t backoff = BACKOFF_MIN_US, fail_since = 0, start, deadline;
 	struct ph_error err;
 	long n;
 
 	for (;;) {
+		start = ph_now_monotonic_us();
 		n = ship_pass(sh, &err);
 		if (n >= 0) {
 			sh->last_error[0] = '\0';
@@ -485,19 +498,24 @@ ship_run(struct ship *sh)
 				nap(POLL_US);
 			continue;
 		}
-		uint64_t now = ph_now_monotonic_us();
-
 		if (fail_since == 0)
-			fail_since = now;
-		if (sh->once && now - fail_since >= sh->give_up_us) {
-			ph_log_error("ship: giving up after %llu s without the "
-				     "cluster; unsent events stay in new/",
-				     (unsigned long long)
-				     ((now - fail_since) / 1000000));
-			return 1;
+			fail_since = start;
+		if (sh->once) {
+			uint64_t now = ph_now_monotonic_us();
+
+			deadline = fail_since + sh->give_up_us;
+			if (now + attempt_bound_us(sh) + BACKOFF_MIN_US >
+			    deadline) {
+				ph_log_error("ship: giving up after %llu s "
+					     "without the cluster; unsent events "
+					     "stay in new/", (unsigned long long)
+					     ((now - fail_since) / 1000000));
+				return 1;
+			}
+			if (now + backoff + attempt_bound_us(sh) > deadline)
+				backoff = deadline - attempt_bound_us(sh) -
+				    now;
 		}
-		if (sh->once && now + backoff > fail_since + sh->give_up_us)
-			backoff = fail_since + sh->give_up_us - now;
 		nap(backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_US ? BACKOFF_MAX_US :
 		    backoff * 2;
