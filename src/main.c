@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "dedup.h"
+#include "drain.h"
 #include "handler.h"
 #include "listen.h"
 #include "log.h"
@@ -45,6 +46,13 @@ usage(FILE *f)
 	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
 	    "       payhook ship [--config PATH] [--once] [--delete-done] "
 	    "[--give-up DURATION]\n"
+	    "       payhook drain --exec CMD [--config PATH] [--spool DIR]\n"
+	    "           [--jobs N] [--timeout D] [--retry-min D] "
+	    "[--retry-max D]\n"
+	    "           [--max-attempts N] [--no-ordered] [--once] "
+	    "[--delete-done]\n"
+	    "       payhook drain --retry-failed [ID...] [--config PATH] "
+	    "[--spool DIR]\n"
 	    "       payhook --version\n"
 	    "The configuration is --config, else $PAYHOOK_CONFIG, else %s.\n",
 	    ph_config_locate(NULL));
@@ -206,6 +214,149 @@ quarantine_command(int argc, char **argv)
 		fprintf(stderr, "payhook: %s\n", err.msg);
 	ph_config_free(&cfg);
 	return ret < 0 || fflush(stdout) != 0 ? 1 : 0;
+}
+
+/* A duration option of drain: seconds, or a number with a unit. */
+static int
+drain_duration(const char *opt, const char *s, uint64_t min, uint64_t max,
+	       uint64_t *ms_r)
+{
+	uint64_t secs;
+
+	if (ph_parse_duration(s, min, max, &secs) < 0) {
+		fprintf(stderr, "payhook: drain: --%s: a duration from %llu "
+			"to %llu seconds, such as 30, 30s, 5m or 1h\n", opt,
+			(unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*ms_r = secs * 1000;
+	return 0;
+}
+
+/* "payhook drain --exec CMD [options]" and "payhook drain --retry-failed
+ * [ID...]" (drain.h). The spool is --spool, else the configuration's
+ * spool_dir. Run by root, drain acts as the owner of the spool. */
+static int
+drain_command(int argc, char **argv)
+{
+	enum { O_EXEC = 1000, O_SPOOL, O_JOBS, O_TIMEOUT, O_RMIN, O_RMAX,
+	       O_MAXATT, O_ORDERED, O_NOORDER, O_ONCE, O_DELETE, O_RETRY,
+	       O_SCAN };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "exec", required_argument, NULL, O_EXEC },
+		{ "spool", required_argument, NULL, O_SPOOL },
+		{ "jobs", required_argument, NULL, O_JOBS },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "retry-min", required_argument, NULL, O_RMIN },
+		{ "retry-max", required_argument, NULL, O_RMAX },
+		{ "max-attempts", required_argument, NULL, O_MAXATT },
+		{ "ordered", no_argument, NULL, O_ORDERED },
+		{ "no-ordered", no_argument, NULL, O_NOORDER },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "delete-done", no_argument, NULL, O_DELETE },
+		{ "retry-failed", no_argument, NULL, O_RETRY },
+		{ "scan-interval", required_argument, NULL, O_SCAN },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ph_drain_options o = {
+		.jobs = 1, .ordered = true, .timeout_ms = 60000,
+		.retry_min_ms = 30000, .retry_max_ms = 3600000,
+		.max_attempts = 10, .scan_interval_ms = 5000,
+	};
+	const char *opt_config = NULL, *spool = NULL;
+	struct ph_config *cfg = NULL;
+	bool retry_failed = false;
+	uint64_t v;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': opt_config = optarg; break;
+		case O_EXEC: o.command = optarg; break;
+		case O_SPOOL: spool = optarg; break;
+		case O_ORDERED: o.ordered = true; break;
+		case O_NOORDER: o.ordered = false; break;
+		case O_ONCE: o.once = true; break;
+		case O_DELETE: o.delete_done = true; break;
+		case O_RETRY: retry_failed = true; break;
+		case O_JOBS:
+		case O_MAXATT:
+			if (ph_parse_uint(optarg, 1, c == O_JOBS ?
+					  PH_DRAIN_JOBS_MAX : 1000, &v) < 0) {
+				fprintf(stderr, "payhook: drain: --%s: a "
+					"number from 1 to %d\n", c == O_JOBS ?
+					"jobs" : "max-attempts", c == O_JOBS ?
+					PH_DRAIN_JOBS_MAX : 1000);
+				return 2;
+			}
+			if (c == O_JOBS)
+				o.jobs = (unsigned)v;
+			else
+				o.max_attempts = (unsigned)v;
+			break;
+		case O_TIMEOUT:
+			if (drain_duration("timeout", optarg, 1, 86400,
+					   &o.timeout_ms) < 0)
+				return 2;
+			break;
+		case O_RMIN:
+			if (drain_duration("retry-min", optarg, 0, 30 * 86400,
+					   &o.retry_min_ms) < 0)
+				return 2;
+			break;
+		case O_RMAX:
+			if (drain_duration("retry-max", optarg, 0, 30 * 86400,
+					   &o.retry_max_ms) < 0)
+				return 2;
+			break;
+		case O_SCAN:
+			if (drain_duration("scan-interval", optarg, 1, 3600,
+					   &o.scan_interval_ms) < 0)
+				return 2;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (retry_failed ? o.command != NULL :
+	    (o.command == NULL || optind != argc)) {
+		fprintf(stderr, "payhook: drain: give --exec CMD, or "
+			"--retry-failed [ID...]\n");
+		return 2;
+	}
+	if (o.retry_max_ms < o.retry_min_ms) {
+		fprintf(stderr, "payhook: drain: --retry-max is below "
+			"--retry-min\n");
+		return 2;
+	}
+	if (spool == NULL) {
+		struct ph_faults faults = { 0 };
+		const char *path = ph_config_locate(opt_config);
+
+		if ((cfg = ph_config_load(path, &faults)) == NULL) {
+			fprintf(stderr, "payhook: %s is invalid: run payhook "
+				"--check-config\n", path);
+			ph_faults_clear(&faults);
+			return 1;
+		}
+		ph_faults_clear(&faults);
+		spool = cfg->spool_dir;
+	}
+	o.spool_dir = spool;
+	if (become_state_owner(spool) < 0) {
+		ph_config_free(&cfg);
+		return 1;
+	}
+	if (retry_failed)
+		ret = ph_drain_retry_failed(spool, argv + optind,
+					    (size_t)(argc - optind), stdout);
+	else
+		ret = ph_drain_run(&o);
+	ph_config_free(&cfg);
+	return ret != 0 || fflush(stdout) != 0 ? 1 : 0;
 }
 
 /* A responder that must not serve (root, set-user-ID) still answers:
@@ -382,6 +533,8 @@ main(int argc, char **argv)
 		return quarantine_command(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "ship") == 0)
 		return ph_ship_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "drain") == 0)
+		return drain_command(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt_config = optarg; break;

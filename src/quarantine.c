@@ -61,25 +61,7 @@ utf8_valid_prefix(const uint8_t *s, size_t len)
 static char *
 utf8_lossy(const char *s)
 {
-	size_t len = strlen(s), o = 0;
-	char *out = ph_xmalloc(len * 3 + 1);
-
-	while (len > 0) {
-		size_t ok = utf8_valid_prefix((const uint8_t *)s, len);
-
-		memcpy(out + o, s, ok);
-		o += ok;
-		s += ok;
-		len -= ok;
-		if (len > 0) {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			s++;
-			len--;
-		}
-	}
-	out[o] = '\0';
-	return out;
+	return ph_utf8_lossy(s, strlen(s), NULL);
 }
 
 static void

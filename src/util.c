@@ -294,6 +294,31 @@ ph_utf8_char_len(const uint8_t *p, size_t len)
 	return n;
 }
 
+char *
+ph_utf8_lossy(const void *s, size_t len, size_t *out_len_r)
+{
+	const uint8_t *p = s;
+	char *out = ph_xmalloc(len * 3 + 1);
+	size_t o = 0, n;
+
+	while (len > 0) {
+		if ((n = ph_utf8_char_len(p, len)) > 0) {
+			memcpy(out + o, p, n);
+			o += n;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			n = 1;
+		}
+		p += n;
+		len -= n;
+	}
+	out[o] = '\0';
+	if (out_len_r != NULL)
+		*out_len_r = o;
+	return out;
+}
+
 bool
 ph_strcaseeq(const char *a, const char *b)
 {

@@ -84,6 +84,14 @@ bool ph_is_space(char c);
  * (U+D800..U+DFFF) or a code point above U+10FFFF. len must be > 0. */
 size_t ph_utf8_char_len(const uint8_t *p, size_t len) PH_NONNULL(1);
 
+/* A NUL-terminated copy of the len bytes at s with every byte that is not
+ * part of well-formed UTF-8 (as ph_utf8_char_len() judges) replaced by
+ * U+FFFD, so that text of unknown encoding still makes valid JSON. NUL
+ * bytes in s are kept. *out_len_r, if non-NULL, receives the length.
+ * Caller frees. */
+char *ph_utf8_lossy(const void *s, size_t len, size_t *out_len_r)
+	PH_MALLOC;
+
 /* ASCII case-insensitive equality. */
 bool ph_strcaseeq(const char *a, const char *b);
 
