@@ -537,12 +537,19 @@ static void
 load_nats(struct ph_config *cfg, struct json_object *root,
 	  struct ph_faults *f)
 {
-	struct json_object *v;
+	struct json_object *v = NULL;
 	char where[WHERE_MAX];
 
 	if (json_object_object_get_ex(root, "nats", &v))
 		(void)ph_nats_config_load(v, &cfg->nats, f);
 	for (size_t i = 0; i < cfg->n_routes; i++) {
+		/* <prefix>.failed.> holds drain --nats's dead letters. */
+		if (v != NULL && cfg->routes[i].name != NULL &&
+		    strcmp(cfg->routes[i].name, "failed") == 0)
+			key_fault(f, ph_route_where(&cfg->routes[i], where,
+						    sizeof(where)), "name",
+				  "'failed' is reserved when there is a "
+				  "\"nats\" object (its dead letters)");
 		if (cfg->routes[i].sink_nats && !json_object_object_get_ex(
 		    root, "nats", NULL))
 			key_fault(f, ph_route_where(&cfg->routes[i], where,

@@ -576,6 +576,12 @@ ph_nats_connected(const struct ph_nats *n)
 	return natsConnection_Status(n->conn) == NATS_CONN_STATUS_CONNECTED;
 }
 
+jsCtx *
+ph_nats_js(struct ph_nats *n)
+{
+	return n->js;
+}
+
 /* Nats-Msg-Id: the dedup key itself (it begins with the route's name)
  * when it is printable ASCII of a sensible length, else the route and the
  * key's SHA-256, so a header line never carries control bytes. */

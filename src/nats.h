@@ -110,4 +110,28 @@ int ph_nats_publish(struct ph_nats *n, const char *route, const char *type,
 		    const void *data, size_t len, int64_t timeout_ms,
 		    struct ph_error *err) PH_NONNULL(1, 2, 3, 4, 5, 6);
 
+/* "payhook drain --nats" (natsdrain.c): every drain binds to this durable
+ * pull consumer of the stream. */
+#define PH_NATS_DRAIN_CONSUMER "payhook-drain"
+
+struct ph_nats_drain_options {
+	const char *command;		/* for /bin/sh -c */
+	uint64_t timeout_ms;		/* per attempt; 0: none */
+	uint64_t retry_min_ms, retry_max_ms;
+	unsigned max_attempts;		/* >= 1 */
+	bool once;			/* until a fetch finds nothing */
+};
+
+/* Run the command for each message of the stream's consumer until SIGTERM
+ * or SIGINT (or, with once, until none is waiting). Returns the exit
+ * status: 0, or 1 when --once could not reach the cluster. */
+int ph_nats_drain_run(const struct ph_nats_config *nc,
+		      const struct ph_nats_drain_options *o) PH_NONNULL(1, 2);
+
+#ifdef HAVE_NATS
+struct __jsCtx;
+/* The JetStream context of an open connection (natsdrain.c). */
+struct __jsCtx *ph_nats_js(struct ph_nats *n) PH_NONNULL(1);
+#endif
+
 #endif

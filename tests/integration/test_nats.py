@@ -563,3 +563,143 @@ def test_nats_ship_claims(ctx):
     eq(sorted(r[2] for r in rows), sorted(key_of("c%d" % i)
                                           for i in range(4)),
        "one message per key")
+
+
+JOB = r"""#!/bin/sh
+# One line per attempt: key attempt drain-pid job-pid; "fail" events fail,
+# the first attempt of "slow" ones waits to be killed.
+cat > /dev/null
+case "$PAYHOOK_DEDUP_KEY" in
+*:fail*) echo "$PAYHOOK_DEDUP_KEY $PAYHOOK_ATTEMPT $PPID $$ fail" >> "%(log)s"
+    echo "no ledger for $PAYHOOK_EVENT_ID" >&2; exit 3 ;;
+*:slow*) if [ "$PAYHOOK_ATTEMPT" = 1 ]; then
+        echo "$PAYHOOK_DEDUP_KEY $PAYHOOK_ATTEMPT $PPID $$ start" >> "%(log)s"
+        exec sleep 60
+    fi ;;
+esac
+echo "$PAYHOOK_DEDUP_KEY $PAYHOOK_ATTEMPT $PPID $$ ok" >> "%(log)s"
+"""
+
+
+def parent_of(pid):
+    """The parent of pid, or 0 when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def job_lines(path):
+    return [l.split() for l in read_text(path).splitlines()]
+
+
+def test_nats_drain(ctx):
+    """drain --nats: two drains on one consumer run each event once; a
+    failing job is retried, then dead-lettered; a drain SIGKILLed mid-job
+    has its message redelivered to the other."""
+    dump_tool(ctx)
+    cluster = NatsCluster(ctx, "phr")
+    cluster.start_all()
+    cfg, spool, state = ctx.config(nats=nats_object(cluster))
+    log = ctx.path("jobs.log")
+    ctx.write(log, "")
+    job = ctx.write(ctx.path("job.sh"), JOB % {"log": log}, mode=0o755)
+    txns = ["h%02d" % i for i in range(12)] + ["fail1"]
+    for t in txns:
+        eq(ctx.cgi_post(cfg, body_of(ngn_payload(txn=t))).status, 200,
+           "spooled " + t)
+    p = ctx.run_payhook(["ship", "--once", "--config", cfg], timeout=70)
+    eq(p.returncode, 0, "ship --once (stderr %r)" % p.stderr[-500:])
+    drains = [Drain(ctx, cfg, job, "d%d" % i) for i in range(2)]
+
+    def settled():
+        lines = job_lines(log)
+        ok = sum(1 for l in lines if l[4] == "ok")
+        fails = sum(1 for l in lines if l[4] == "fail")
+        return ok >= 12 and fails >= 3
+    wait_for(settled, 40, "every job to run")
+    time.sleep(1.5)         # nothing more may run
+    lines = job_lines(log)
+    ok_keys = sorted(l[0] for l in lines if l[4] == "ok")
+    eq(ok_keys, sorted(key_of(t) for t in txns[:12]),
+       "each event ran to success exactly once")
+    eq([(l[0], l[1]) for l in lines if l[4] == "fail"],
+       [(key_of("fail1"), "1"), (key_of("fail1"), "2"),
+        (key_of("fail1"), "3")], "the failing job's attempts")
+    # The slow event: its drain is SIGKILLed mid-job, the other runs it.
+    eq(ctx.cgi_post(cfg, body_of(ngn_payload(txn="slow1"))).status, 200,
+       "spooled slow1")
+    p = ctx.run_payhook(["ship", "--once", "--config", cfg], timeout=70)
+    eq(p.returncode, 0, "ship --once, slow1")
+    wait_for(lambda: any(l[4] == "start" for l in job_lines(log)), 20,
+             "slow1's first attempt")
+    start = [l for l in job_lines(log) if l[4] == "start"][0]
+    # The job is the child of "sh -c", the child of its drain.
+    drain_pid = parent_of(int(start[2]))
+    victim = [d for d in drains if d.proc.pid == drain_pid]
+    eq(len(victim), 1, "the drain running slow1 (%s) is one of ours (%s)"
+       % (drain_pid, [d.proc.pid for d in drains]))
+    t0 = time.time()
+    victim[0].proc.send_signal(signal.SIGKILL)
+    victim[0].proc.wait()
+    kill_left([int(start[3]), int(start[2])])   # its job, started by us too
+    wait_for(lambda: any(l[0] == key_of("slow1") and l[4] == "ok"
+                         for l in job_lines(log)), 30,
+             "slow1 redelivered")
+    redelivery = time.time() - t0
+    again = [l for l in job_lines(log) if l[0] == key_of("slow1") and
+             l[4] == "ok"]
+    eq([(l[1], parent_of(int(l[2])) == drain_pid) for l in again],
+       [("2", False)],
+       "slow1 ran again, attempt 2, on the other drain")
+    rcs = [d.stop() for d in drains if d is not victim[0]]
+    eq(rcs, [0], "the other drain's exit status after SIGTERM")
+    summary, rows = cluster.dump(ctx)
+    dead = [r for r in rows if r[1].startswith("payhook.failed.")]
+    eq([(r[1].split(".")[2:5], r[2]) for r in dead],
+       [(["ngn", "payment", "succeeded"], "failed:" + key_of("fail1"))],
+       "the dead letter")
+    note("nats drain: events=%d ran-to-success=%d failed-attempts=3 "
+         "dead-letters=%d redelivered after SIGKILL in %.1f s"
+         % (len(txns) + 1, len(ok_keys) + 1, len(dead), redelivery))
+
+
+test_nats_drain.timeout = 120
+
+
+class Drain:
+    """A long-running "payhook drain --nats" as the test user."""
+
+    def __init__(self, ctx, config, job, name):
+        self.ctx = ctx
+        self.log = ctx.path(name + "-drain.log")
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if os.environ.get(k):
+                env[k] = os.environ[k]
+        f = open(self.log, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                as_test_user([ctx.payhook, "drain", "--nats", "--exec", job,
+                              "--config", config, "--retry-min", "1",
+                              "--retry-max", "1", "--max-attempts", "3",
+                              "--timeout", "90"]),
+                stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
+        finally:
+            f.close()
+        ctx.cleanups.append(self.stop)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                kill_left([self.proc.pid])
+                self.proc.wait()
+        text = read_text(self.log)
+        if text not in self.ctx.stderr_texts:
+            self.ctx.stderr_texts.append(text)
+        return self.proc.returncode
