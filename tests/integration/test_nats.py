@@ -277,6 +277,9 @@ def test_nats_config_faults(ctx):
          "\"spool\" or \"nats\"", base),
         ({"sink": "nats"}, "route 'ngn' (#1): key 'sink': \"nats\" needs "
          "the top-level \"nats\" object", None),
+        ({"name": "failed"}, "route 'failed' (#1): key 'name': 'failed' "
+         "is reserved when there is a \"nats\" object (its dead "
+         "letters)", base),
     ]
     for i, (kw, fault, n) in enumerate(route_faults):
         top = {"nats": n} if n is not None else {}
