@@ -57,7 +57,20 @@ struct ship {
 	char last_error[512];			/* "" when the last pass was fine */
 	char last_error_at[PH_RFC3339_LEN + 1];
 	size_t skipped;				/* unreadable event files */
+	/* Their names, so that a long-running ship reports each once rather
+	 * than at every pass; they stay in new/ for the operator. */
+	char **bad;
+	size_t n_bad;
 };
+
+static bool
+is_bad(const struct ship *sh, const char *name)
+{
+	for (size_t i = 0; i < sh->n_bad; i++)
+		if (strcmp(sh->bad[i], name) == 0)
+			return true;
+	return false;
+}
 
 static void
 usage(FILE *f)
@@ -311,28 +324,31 @@ event_field(struct json_object *doc, const char *key)
 
 /* Publish the claimed cur/name (descriptor fd). Returns 0 when it is
  * delivered (moved on), 1 when it cannot be read as an event (put back,
- * counted), -1 when the publish failed (put back, err filled). */
+ * counted and remembered, see struct ship), -1 when the publish failed
+ * (put back, err filled). */
 static int
 ship_one(struct ship *sh, const char *name, int fd, struct ph_error *err)
 {
 	struct json_object *doc = NULL;
-	const char *route, *type, *key, *id;
-	char *data = NULL;
+	const char *route = NULL, *type = NULL, *key = NULL, *id = NULL;
+	char *data = NULL, *subject = NULL;
 	size_t len = 0;
 	int ret;
 
-	if (read_event(fd, sh->cfg, &data, &len, &doc, err) < 0 ||
-	    (route = event_field(doc, "route")) == NULL ||
-	    (type = event_field(doc, "type")) == NULL ||
-	    (key = event_field(doc, "dedup_key")) == NULL ||
-	    (id = event_field(doc, "id")) == NULL) {
-		if (doc != NULL)
-			ph_error_set(err, "no route, type, dedup_key or id");
-		ph_log_error("ship: skipping new/%s: %s", name, err->msg);
-		sh->skipped++;
-		ret = 1;
-		goto put_back;
+	if (read_event(fd, sh->cfg, &data, &len, &doc, err) < 0)
+		goto bad;
+	route = event_field(doc, "route");
+	type = event_field(doc, "type");
+	key = event_field(doc, "dedup_key");
+	id = event_field(doc, "id");
+	if (route == NULL || type == NULL || key == NULL || id == NULL) {
+		ph_error_set(err, "no route, type, dedup_key or id");
+		goto bad;
 	}
+	if ((subject = ph_nats_subject(sh->cfg->nats, route, type, key,
+				       err)) == NULL)
+		goto bad;
+	free(subject);		/* checked: ph_nats_publish makes its own */
 	ret = ph_nats_publish(sh->nats, route, type, key, id, data, len,
 			      PUBLISH_TIMEOUT_MS, err);
 	if (ret == PH_NATS_FAILED)
@@ -352,6 +368,12 @@ ship_one(struct ship *sh, const char *name, int fd, struct ph_error *err)
 	json_object_put(doc);
 	free(data);
 	return 0;
+bad:
+	ph_log_error("ship: leaving new/%s alone: %s", name, err->msg);
+	sh->skipped++;
+	sh->bad = ph_xrealloc(sh->bad, (sh->n_bad + 1) * sizeof(*sh->bad));
+	sh->bad[sh->n_bad++] = ph_xstrdup(name);
+	ret = 1;
 put_back:
 	unclaim(sh, name, fd);
 	json_object_put(doc);
@@ -390,6 +412,10 @@ ship_pass(struct ship *sh, struct ph_error *err)
 
 		if (ph_stop_requested())
 			break;
+		if (is_bad(sh, names[i]->d_name)) {
+			sh->skipped++;
+			continue;
+		}
 		if ((fd = claim(sh, names[i]->d_name)) < 0)
 			continue;
 		switch (ship_one(sh, names[i]->d_name, fd, err)) {
@@ -436,6 +462,9 @@ static void
 ship_close(struct ship *sh)
 {
 	ph_nats_close(&sh->nats);
+	for (size_t i = 0; i < sh->n_bad; i++)
+		free(sh->bad[i]);
+	ph_free(&sh->bad);
 	if (sh->newfd >= 0)
 		close(sh->newfd);
 	if (sh->curfd >= 0)

@@ -566,6 +566,26 @@ def test_nats_ship_claims(ctx):
     eq(sorted(r[2] for r in rows), sorted(key_of("c%d" % i)
                                           for i in range(4)),
        "one message per key")
+    # Files that are no events stay in new/, named, and --once says so.
+    ev = json.loads(data)
+    ev["route"] = "bad route"
+    bad = {"20990101T000000.001Z-01ARZ3NDEKTSV4RRFFQ69G5FAW.json":
+           b"not json\n",
+           "20990101T000000.002Z-01ARZ3NDEKTSV4RRFFQ69G5FAX.json":
+           json.dumps(ev).encode()}
+    for n, b in bad.items():
+        ctx.write(os.path.join(spool.sub("new"), n), b)
+    p = ctx.run_payhook(["ship", "--once", "--config", cfg], timeout=60)
+    err = p.stderr.decode()
+    eq(p.returncode, 1, "ship --once with files that are no events")
+    eq(sorted(spool.new()), sorted(bad), "new/ keeps them")
+    for n, why in zip(sorted(bad), ["not a JSON event",
+                                    "route or type is not made of subject "
+                                    "tokens (A-Z a-z 0-9 _ - and single "
+                                    "dots)"]):
+        check("ship: leaving new/%s alone: %s" % (n, why) in err,
+              "the line for %s: %r" % (n, err[-800:]))
+    eq(len(cluster.dump(ctx)[1]), 4, "messages after that run")
 
 
 JOB = r"""#!/bin/sh
