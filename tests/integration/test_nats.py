@@ -151,6 +151,15 @@ jetstream {
                   % p.stderr.decode()[-500:])
             time.sleep(0.5)
 
+    def get(self, ctx, seq, stream=STREAM):
+        """The data of message seq."""
+        p = subprocess.run([dump_tool(ctx), "--get", str(seq),
+                            ",".join(self.servers()), stream],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        check(p.returncode == 0, "nats-dump --get: %r" % p.stderr[-500:])
+        return p.stdout
+
 
 def nats_object(cluster, **kw):
     obj = {"servers": cluster.servers(), "stream": STREAM, "replicas": 3,
@@ -685,6 +694,18 @@ def test_nats_drain(ctx):
     eq([(r[1].split(".")[2:5], r[2]) for r in dead],
        [(["ngn", "payment", "succeeded"], "failed:" + key_of("fail1"))],
        "the dead letter")
+    report = json.loads(cluster.get(ctx, int(dead[0][0])))
+    fail_id = [r[3] for r in rows if r[2] == key_of("fail1")][0]
+    eq((report["schema"], report["event_file"], report["event_id"],
+        report["dedup_key"], report["route"], report["type"]),
+       ("payhook.drain-error/1", rows[[r[2] for r in rows].index(
+           key_of("fail1"))][1], fail_id, key_of("fail1"), "ngn",
+        "payment.succeeded"), "the dead-letter report")
+    eq([(a["number"], a["exit_status"], a["timed_out"])
+        for a in report["attempts"]], [(3, 3, False)],
+       "its attempt (the last)")
+    eq(report["stderr_tail"], "no ledger for %s\n" % fail_id,
+       "its stderr tail")
     note("nats drain: events=%d ran-to-success=%d failed-attempts=3 "
          "dead-letters=%d redelivered after SIGKILL in %.1f s"
          % (len(txns) + 1, len(ok_keys) + 1, len(dead), redelivery))

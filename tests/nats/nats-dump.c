@@ -6,6 +6,8 @@
  *   nats-dump URL STREAM
  *       "# msgs=N bytes=B subjects=S first=F last=L" then, for each stored
  *       message in order, "SEQ SUBJECT MSG-ID EVENT-ID DATA-BYTES".
+ *   nats-dump --get SEQ URL STREAM
+ *       the data of the message SEQ, as stored.
  *   nats-dump --fill N URL STREAM PREFIX
  *       publish N events of about 700 bytes, each on its own key subject
  *       PREFIX.fill.payment.succeeded.<32 hex> with both headers, waiting
@@ -75,6 +77,20 @@ dump(jsCtx *js, const char *stream)
 }
 
 static int
+get(jsCtx *js, const char *stream, uint64_t seq)
+{
+	natsMsg *m = NULL;
+	natsStatus s = js_GetMsg(&m, js, stream, seq, NULL, NULL);
+
+	if (s != NATS_OK)
+		return fail("get", s);
+	fwrite(natsMsg_GetData(m), 1, (size_t)natsMsg_GetDataLength(m),
+	       stdout);
+	natsMsg_Destroy(m);
+	return 0;
+}
+
+static int
 fill(jsCtx *js, const char *stream, const char *prefix, long n)
 {
 	char subj[256], id[128], ev[32], body[700];
@@ -117,15 +133,20 @@ main(int argc, char **argv)
 	jsCtx *js = NULL;
 	jsOptions jo;
 	natsStatus s;
-	long n = 0;
+	long n = 0, seq = 0;
 	int ret;
 
 	if (argc == 6 && strcmp(argv[1], "--fill") == 0) {
 		n = strtol(argv[2], NULL, 10);
 		argv += 2;
 		argc -= 2;
+	} else if (argc == 5 && strcmp(argv[1], "--get") == 0) {
+		seq = strtol(argv[2], NULL, 10);
+		argv += 2;
+		argc -= 2;
 	} else if (argc != 3) {
 		fprintf(stderr, "usage: nats-dump URL STREAM\n"
+			"       nats-dump --get SEQ URL STREAM\n"
 			"       nats-dump --fill N URL STREAM PREFIX\n");
 		return 2;
 	}
@@ -137,7 +158,8 @@ main(int argc, char **argv)
 	jo.PublishAsync.StallWait = 30000;
 	if ((s = natsConnection_JetStream(&js, nc, &jo)) != NATS_OK)
 		return fail("jetstream", s);
-	ret = n > 0 ? fill(js, argv[2], argv[3], n) : dump(js, argv[2]);
+	ret = n > 0 ? fill(js, argv[2], argv[3], n) :
+	    seq > 0 ? get(js, argv[2], (uint64_t)seq) : dump(js, argv[2]);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	nats_Close();
