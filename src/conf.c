@@ -36,7 +36,7 @@ static const char *const top_keys[] = {
 	"spool_dir", "state_dir", "max_body_bytes", "dedup_retention_days",
 	"max_json_depth", "routes",
 	"quarantine_max_files", "quarantine_max_bytes",
-	"trusted_proxies", "read_timeout_seconds",
+	"trusted_proxies", "read_timeout_seconds", "nats",
 };
 
 /* Append a formatted line to the list *lines of *count lines. */
@@ -507,6 +507,58 @@ route_provider(struct ph_route *r, const char *where, struct ph_faults *f)
 		  ph_log_sanitize(s, safe, sizeof(safe)), known);
 }
 
+/* "sink": "spool" (the default) or "nats" (nats.h: direct mode). Whether
+ * a "nats" object goes with it is checked once every route is read. */
+static void
+route_sink(struct ph_route *r, const char *where, struct ph_faults *f)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(r->json, "sink", &v))
+		return;
+	s = json_cstring(v);
+	if (s != NULL && strcmp(s, "spool") == 0)
+		return;
+	if (s == NULL || strcmp(s, "nats") != 0) {
+		key_fault(f, where, "sink", "must be \"spool\" or \"nats\"");
+		return;
+	}
+	if (!ph_nats_available()) {
+		key_fault(f, where, "sink", "%s", PH_NATS_MISSING);
+		return;
+	}
+	r->sink_nats = true;
+}
+
+/* The top-level "nats" object (nats.h), which a route with "sink": "nats"
+ * needs. */
+static void
+load_nats(struct ph_config *cfg, struct json_object *root,
+	  struct ph_faults *f)
+{
+	struct json_object *v = NULL;
+	char where[WHERE_MAX];
+
+	if (json_object_object_get_ex(root, "nats", &v))
+		(void)ph_nats_config_load(v, &cfg->nats, f);
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		/* <prefix>.failed.> holds drain --nats's dead letters. */
+		if (v != NULL && cfg->routes[i].name != NULL &&
+		    strcmp(cfg->routes[i].name, "failed") == 0)
+			key_fault(f, ph_route_where(&cfg->routes[i], where,
+						    sizeof(where)), "name",
+				  "'failed' is reserved when there is a "
+				  "\"nats\" object (its dead letters)");
+		if (cfg->routes[i].sink_nats && !json_object_object_get_ex(
+		    root, "nats", NULL))
+			key_fault(f, ph_route_where(&cfg->routes[i], where,
+						    sizeof(where)), "sink",
+				  "\"nats\" needs the top-level \"nats\" "
+				  "object");
+	}
+}
+
 static void
 load_route(struct ph_config *cfg, size_t i, struct json_object *obj,
 	   struct ph_faults *f)
@@ -540,6 +592,7 @@ load_route(struct ph_config *cfg, size_t i, struct json_object *obj,
 				   f);
 	get_acl(obj, where, "allow_from", &r->allow_from, &r->has_allow_from,
 		f);
+	route_sink(r, where, f);
 	/* Adapters own their extra keys; they also see the route when common
 	 * keys were faulty, so one run reports as much as possible. */
 	if (r->provider != NULL)
@@ -633,6 +686,7 @@ load_top(struct ph_config *cfg, struct json_object *root, struct ph_faults *f)
 	load_quarantine(cfg, root, f);
 	load_transport(cfg, root, f);
 	load_routes(cfg, root, f);
+	load_nats(cfg, root, f);
 }
 
 /* Parsing */
@@ -808,6 +862,7 @@ ph_config_free(struct ph_config **cfgp)
 	free(cfg->spool_dir);
 	free(cfg->state_dir);
 	ph_acl_clear(&cfg->trusted_proxies);
+	ph_nats_config_free(&cfg->nats);
 	free(cfg);
 	*cfgp = NULL;
 }

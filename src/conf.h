@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "nats.h"
 #include "netacl.h"
 #include "secret.h"
 #include "util.h"
@@ -62,6 +63,7 @@ struct ph_route {
 	size_t number;			/* 1-based position in "routes" */
 	struct ph_acl allow_from;	/* "allow_from"; used if has_allow_from */
 	bool has_allow_from;		/* false: every client address */
+	bool sink_nats;			/* "sink": "nats" (nats.h), not the spool */
 };
 
 struct ph_config {
@@ -79,6 +81,7 @@ struct ph_config {
 	uint64_t quarantine_max_bytes;
 	struct ph_acl trusted_proxies;	/* whose X-Forwarded-For is believed */
 	unsigned read_timeout_s;	/* bound on reading one request body */
+	struct ph_nats_config *nats;	/* the "nats" object, or NULL */
 };
 
 /* Where the configuration lives: opt_path (--config) if non-NULL, else

@@ -29,6 +29,11 @@
 #include "quarantine.h"
 
 #define RETRY_AFTER_S 30
+/* Direct mode ("sink": "nats"): each server gets this long to accept a
+ * connection, and JetStream this long to acknowledge, inside the event's
+ * budget below. */
+#define NATS_CONNECT_MS 1000
+#define NATS_PUBLISH_MS 5000
 /* How long one event may wait on the dedup database in all (claim,
  * commit, release): behind a stopped or stuck process, the answer is a
  * 503 within this, inside the timeouts providers give a webhook (10 s and
@@ -78,6 +83,7 @@ ph_context_clear(struct ph_context *ctx)
 {
 	ph_dedup_close(&ctx->dedup);
 	ph_spool_close(&ctx->spool);
+	ph_nats_close(&ctx->nats);
 	ph_config_free(&ctx->cfg);
 	ph_free(&ctx->config_fault);
 	ph_free(&ctx->unreleased);
@@ -277,12 +283,42 @@ storage_fault(int ret, const struct ph_error *err, const char *what,
 	return ret;
 }
 
+/* Where a claimed event goes: the spool, or, for a route with "sink":
+ * "nats", the JetStream stream (nats.h), over this process's connection,
+ * opened on first use and reconnecting by itself. Either way the event is
+ * durable (fsynced, or acknowledged by the stream's replicas) when this
+ * returns 0; *dup is set when the stream already held the key (another
+ * host took the event first). Returns 0, -1 (a 503) or PH_SPOOL_UNSAFE. */
+static int
+sink_write(struct ph_context *ctx, const struct ph_route *route,
+	   const struct ph_event *ev, const char *json, size_t len, bool *dup,
+	   struct ph_error *err)
+{
+	int ret;
+
+	*dup = false;
+	if (!route->sink_nats)
+		return ph_spool_deliver(ctx->spool, &ev->received_tv, ev->id,
+					json, len, NULL, err);
+	if (ctx->nats == NULL &&
+	    ph_nats_open(ctx->cfg->nats, NATS_CONNECT_MS, &ctx->nats,
+			 err) < 0)
+		return -1;
+	ret = ph_nats_publish(ctx->nats, ev->route, ev->type != NULL ?
+			      ev->type : "unknown", ev->dedup_key, ev->id,
+			      json, len, NATS_PUBLISH_MS, err);
+	*dup = ret == PH_NATS_DUPLICATE;
+	return ret == PH_NATS_FAILED ? -1 : 0;
+}
+
 /* Claim, spool, commit: the part that must be durable before a 2xx.
  * Returns the outcome for the answer, or -1 for a 503, or PH_SPOOL_UNSAFE
  * for a 500 (out->detail says why; the error itself is logged here). */
 static int
-deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
+deliver(struct ph_context *ctx, const struct ph_route *route,
+	struct ph_event *ev, struct outcome *out)
 {
+	bool dup;
 	struct ph_error err;
 	char known_id[PH_ULID_LEN + 1] = "";
 	char *json;
@@ -314,13 +350,15 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 	}
 
 	json = ph_event_to_json(ev, &len);
-	ret = ph_spool_deliver(ctx->spool, &ev->received_tv, ev->id, json, len,
-			       NULL, &err);
+	ret = sink_write(ctx, route, ev, json, len, &dup, &err);
 	free(json);
 	if (ret < 0) {
 		release_claim(ctx, ev);
-		return storage_fault(ret, &err, "spool write failed", "spool",
-				     out);
+		return route->sink_nats ?
+		    storage_fault(ret, &err, "nats publish failed", "nats",
+				  out) :
+		    storage_fault(ret, &err, "spool write failed", "spool",
+				  out);
 	}
 	if (ph_dedup_commit(ctx->dedup, ev->dedup_key, ev->id, &err) < 0) {
 		/* The event is in new/; a redelivery may spool it again,
@@ -332,7 +370,7 @@ deliver(struct ph_context *ctx, struct ph_event *ev, struct outcome *out)
 		release_claim(ctx, ev);
 		return -1;
 	}
-	return PH_OUT_ACCEPTED;
+	return dup ? PH_OUT_DUPLICATE : PH_OUT_ACCEPTED;
 }
 
 /* Make event i of the request: a new id, received_at from now, and what
@@ -385,7 +423,7 @@ deliver_all(struct ph_context *ctx, const struct ph_route *route,
 			ph_event_clear(&other);
 			return -1;
 		}
-		ret = deliver(ctx, ev, out);
+		ret = deliver(ctx, route, ev, out);
 		ph_event_clear(&other);
 		if (ret < 0)
 			return ret;

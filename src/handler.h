@@ -9,6 +9,7 @@
 
 #include "conf.h"
 #include "dedup.h"
+#include "nats.h"
 #include "request.h"
 #include "spool.h"
 #include "stats.h"
@@ -23,6 +24,7 @@ struct ph_context {
 	uint64_t last_maintain_us;	/* monotonic time of the last purge check */
 	char *unreleased;		/* a claim whose release failed, owned */
 	struct ph_stats *stats;		/* delivery counters; NULL if no cfg */
+	struct ph_nats *nats;		/* "sink": "nats" routes; NULL until used */
 };
 
 /* Load the configuration and open storage. Never fails: faults are kept

@@ -25,6 +25,7 @@
 #include "privdrop.h"
 #include "quarantine.h"
 #include "responder.h"
+#include "ship.h"
 #include "sign.h"
 #include "status.h"
 
@@ -45,6 +46,8 @@ usage(FILE *f)
 	    "       payhook sign [--config PATH] ROUTE FILE [--url BASE]\n"
 	    "       payhook quarantine list|show ID|purge [--config PATH]\n"
 	    "       payhook status [--json | --prometheus] [--config PATH]\n"
+	    "       payhook ship [--config PATH] [--once] [--delete-done] "
+	    "[--give-up DURATION]\n"
 	    "       payhook drain --exec CMD [--config PATH] [--spool DIR]\n"
 	    "           [--jobs N] [--timeout D] [--retry-min D] "
 	    "[--retry-max D]\n"
@@ -52,6 +55,10 @@ usage(FILE *f)
 	    "[--delete-done]\n"
 	    "       payhook drain --retry-failed [ID...] [--config PATH] "
 	    "[--spool DIR]\n"
+	    "       payhook drain --nats --exec CMD [--config PATH] "
+	    "[--timeout D]\n"
+	    "           [--retry-min D] [--retry-max D] [--max-attempts N] "
+	    "[--once]\n"
 	    "       payhook --version\n"
 	    "The configuration is --config, else $PAYHOOK_CONFIG, else %s.\n",
 	    ph_config_locate(NULL));
@@ -232,6 +239,41 @@ drain_duration(const char *opt, const char *s, uint64_t min, uint64_t max,
 	return 0;
 }
 
+/* "payhook drain --nats --exec CMD [options]": the same job, timeout,
+ * backoff and attempts, for the messages of the configuration's JetStream
+ * stream (nats.h). */
+static int
+drain_nats_command(const char *opt_config, const struct ph_drain_options *o)
+{
+	struct ph_nats_drain_options no = {
+		.command = o->command, .timeout_ms = o->timeout_ms,
+		.retry_min_ms = o->retry_min_ms,
+		.retry_max_ms = o->retry_max_ms,
+		.max_attempts = o->max_attempts, .once = o->once,
+	};
+	struct ph_faults faults = { 0 };
+	const char *path = ph_config_locate(opt_config);
+	struct ph_config *cfg = ph_config_load(path, &faults);
+	int ret;
+
+	if (cfg == NULL) {
+		fprintf(stderr, "payhook: %s is invalid: run payhook "
+			"--check-config\n", path);
+		ph_faults_clear(&faults);
+		return 1;
+	}
+	ph_faults_clear(&faults);
+	if (cfg->nats == NULL) {
+		fprintf(stderr, "payhook: drain --nats: %s has no \"nats\" "
+			"object (see payhook.json(5))\n", path);
+		ph_config_free(&cfg);
+		return 1;
+	}
+	ret = ph_nats_drain_run(cfg->nats, &no);
+	ph_config_free(&cfg);
+	return ret;
+}
+
 /* "payhook drain --exec CMD [options]" and "payhook drain --retry-failed
  * [ID...]" (drain.h). The spool is --spool, else the configuration's
  * spool_dir. Run by root, drain acts as the owner of the spool. */
@@ -240,7 +282,7 @@ drain_command(int argc, char **argv)
 {
 	enum { O_EXEC = 1000, O_SPOOL, O_JOBS, O_TIMEOUT, O_RMIN, O_RMAX,
 	       O_MAXATT, O_ORDERED, O_NOORDER, O_ONCE, O_DELETE, O_RETRY,
-	       O_SCAN };
+	       O_SCAN, O_NATS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "exec", required_argument, NULL, O_EXEC },
@@ -256,6 +298,7 @@ drain_command(int argc, char **argv)
 		{ "delete-done", no_argument, NULL, O_DELETE },
 		{ "retry-failed", no_argument, NULL, O_RETRY },
 		{ "scan-interval", required_argument, NULL, O_SCAN },
+		{ "nats", no_argument, NULL, O_NATS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ph_drain_options o = {
@@ -265,7 +308,7 @@ drain_command(int argc, char **argv)
 	};
 	const char *opt_config = NULL, *spool = NULL;
 	struct ph_config *cfg = NULL;
-	bool retry_failed = false;
+	bool retry_failed = false, nats = false, spool_only = false;
 	uint64_t v;
 	int c, ret;
 
@@ -280,6 +323,7 @@ drain_command(int argc, char **argv)
 		case O_ONCE: o.once = true; break;
 		case O_DELETE: o.delete_done = true; break;
 		case O_RETRY: retry_failed = true; break;
+		case O_NATS: nats = true; break;
 		case O_JOBS:
 		case O_MAXATT:
 			if (ph_parse_uint(optarg, 1, c == O_JOBS ?
@@ -331,6 +375,13 @@ drain_command(int argc, char **argv)
 			"--retry-min\n");
 		return 2;
 	}
+	spool_only = spool != NULL || o.jobs != 1 || o.delete_done ||
+	    retry_failed;
+	if (nats)
+		return spool_only ? (fprintf(stderr, "payhook: drain: --spool, "
+		    "--jobs, --delete-done and --retry-failed do not go with "
+		    "--nats (run several drains instead of --jobs)\n"), 2) :
+		    drain_nats_command(opt_config, &o);
 	if (spool == NULL) {
 		struct ph_faults faults = { 0 };
 		const char *path = ph_config_locate(opt_config);
@@ -532,6 +583,8 @@ main(int argc, char **argv)
 		return quarantine_command(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "status") == 0)
 		return ph_status_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ship") == 0)
+		return ph_ship_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "drain") == 0)
 		return drain_command(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
