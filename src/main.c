@@ -103,20 +103,14 @@ check_config(const char *path)
 	return 0;
 }
 
-/* Administrative commands run by root act as the owner of the directory
- * they work in (the state directory; the spool for "quarantine"), so that
- * files they create stay usable by the responder. */
+/* Run by root, act as the owner of dir (ph_privdrop_become_owner). */
 static int
-become_state_owner(const char *state_dir)
+become_state_owner(const char *dir, bool must_exist)
 {
-	struct stat st;
+	struct ph_error err;
 
-	if (geteuid() != 0 || stat(state_dir, &st) < 0 || st.st_uid == 0)
-		return 0;
-	if (setgroups(0, NULL) < 0 || setgid(st.st_gid) < 0 ||
-	    setuid(st.st_uid) < 0) {
-		fprintf(stderr, "payhook: cannot switch to the owner of %s: "
-			"%s\n", state_dir, strerror(errno));
+	if (ph_privdrop_become_owner(dir, must_exist, &err) < 0) {
+		fprintf(stderr, "payhook: %s\n", err.msg);
 		return -1;
 	}
 	return 0;
@@ -139,7 +133,7 @@ dedup_command(const char *path, bool purge)
 		return 1;
 	}
 	ph_faults_clear(&faults);	/* warnings: --check-config shows them */
-	if (become_state_owner(cfg->state_dir) < 0) {
+	if (become_state_owner(cfg->state_dir, false) < 0) {
 		ph_config_free(&cfg);
 		return 1;
 	}
@@ -201,7 +195,7 @@ quarantine_command(int argc, char **argv)
 		ph_faults_clear(&faults);
 		return 1;
 	}
-	if (become_state_owner(cfg->spool_dir) < 0) {
+	if (become_state_owner(cfg->spool_dir, false) < 0) {
 		ph_config_free(&cfg);
 		return 1;
 	}
@@ -396,7 +390,7 @@ drain_command(int argc, char **argv)
 		spool = cfg->spool_dir;
 	}
 	o.spool_dir = spool;
-	if (become_state_owner(spool) < 0) {
+	if (become_state_owner(spool, true) < 0) {
 		ph_config_free(&cfg);
 		return 1;
 	}

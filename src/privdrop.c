@@ -9,6 +9,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "privdrop.h"
@@ -177,4 +178,25 @@ ph_privdrop_switch(uid_t uid, gid_t gid, struct ph_error *err)
 		return ph_error_set(err, "could regain root after dropping "
 				    "privileges");
 	return 0;
+}
+
+int
+ph_privdrop_become_owner(const char *dir, bool must_exist,
+			 struct ph_error *err)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(dir, &st) < 0) {
+		if (errno == ENOENT && must_exist)
+			return ph_error_set(err, "%s does not exist yet: run "
+					    "this as the user payhook runs "
+					    "as, or after its first delivery",
+					    dir);
+		return 0;
+	}
+	if (st.st_uid == 0)
+		return 0;
+	return ph_privdrop_switch(st.st_uid, st.st_gid, err);
 }

@@ -40,4 +40,14 @@ int ph_privdrop_resolve_group(const char *group, gid_t *gid_r,
  * on serving after -1). */
 int ph_privdrop_switch(uid_t uid, gid_t gid, struct ph_error *err);
 
+/* Administrative commands run by root act as the owner of the directory
+ * they work in, so that what they create or move stays usable by the
+ * responder, which runs as that owner. A directory owned by root, or any
+ * directory when not root, changes nothing. A missing directory changes
+ * nothing either, unless must_exist: then it is refused, because the
+ * command would create it owned by root, and the responder could never
+ * write to it. Returns 0 or -1. */
+int ph_privdrop_become_owner(const char *dir, bool must_exist,
+			     struct ph_error *err) PH_NONNULL(1);
+
 #endif

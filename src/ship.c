@@ -473,18 +473,6 @@ ship_close(struct ship *sh)
 		close(sh->donefd);
 }
 
-/* Run as root, become the spool's owner: the spool's checks want its
- * owner, and files moved stay usable by the receiver. */
-static int
-become_spool_owner(const char *dir, struct ph_error *err)
-{
-	struct stat st;
-
-	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
-		return 0;
-	return ph_privdrop_switch(st.st_uid, st.st_gid, err);
-}
-
 /* How long one more pass may take to fail: a connection tries every
  * server in turn, then the stream lookup and a publish each wait up to
  * PUBLISH_TIMEOUT_MS (the JetStream context's default wait is the same). */
@@ -615,7 +603,7 @@ ph_ship_main(int argc, char **argv)
 	umask(077);
 	ph_signals_install();
 	sh.cfg = cfg;
-	if (become_spool_owner(cfg->spool_dir, &err) < 0 ||
+	if (ph_privdrop_become_owner(cfg->spool_dir, true, &err) < 0 ||
 	    ship_open(&sh, &err) < 0) {
 		fprintf(stderr, "payhook ship: %s\n", err.msg);
 		ship_close(&sh);

@@ -238,6 +238,41 @@ def test_drain_delete_done_and_usage(ctx):
         check(msg in err, "message for %r: %r" % (args, err))
 
 
+def test_drain_as_root_acts_as_the_spool_owner(ctx):
+    """Run by root, drain acts as the spool's owner, so that the folders
+    it makes stay usable by payhook; a spool that does not exist yet is
+    refused rather than created owned by root, which payhook, running
+    as its own user, could never write to."""
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if os.environ.get(k):
+            env[k] = os.environ[k]
+    missing = ctx.path("no-spool-yet")
+    p = subprocess.run([ctx.payhook, "drain", "--spool", missing, "--once",
+                        "--exec", "true"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=30)
+    eq(p.returncode, 1, "exit status (stderr %r)" % p.stderr)
+    eq(p.stderr.decode(), "payhook: %s does not exist yet: run this as the "
+       "user payhook runs as, or after its first delivery\n" % missing,
+       "the refusal")
+    check(not os.path.lexists(missing), "the missing spool was created")
+    ev = Events(ctx, ctx.path("spool"))
+    ev.add()
+    owner = os.stat(ev.spool).st_uid
+    check(owner != 0, "the test spool belongs to the test user")
+    p = subprocess.run([ctx.payhook, "drain", "--spool", ev.spool, "--once",
+                        "--exec", "cat >/dev/null"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=30)
+    eq(p.returncode, 0, "exit status (stderr %r)" % p.stderr)
+    eq(len(listing(ev.spool)["done"]), 1, "the event ran")
+    for d in ("cur", "done", ".drain"):
+        path = os.path.join(ev.spool, d)
+        if os.path.lexists(path):
+            eq(os.stat(path).st_uid, owner, "owner of %s" % d)
+
+
 def test_drain_retry_then_success(ctx):
     ev = Events(ctx, ctx.path("spool"))
     name, e = ev.add(payment_id="P1")
