@@ -34,9 +34,8 @@ ph_status_main(int argc, char **argv)
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ph_faults faults = { 0 };
 	struct ph_status_report r;
-	const char *opt_config = NULL, *path;
+	const char *opt_config = NULL;
 	struct ph_config *cfg;
 	struct ph_error err;
 	struct timeval tv;
@@ -55,14 +54,8 @@ ph_status_main(int argc, char **argv)
 		status_usage(stderr);
 		return 2;
 	}
-	path = ph_config_locate(opt_config);
-	if ((cfg = ph_config_load(path, &faults)) == NULL) {
-		fprintf(stderr, "payhook: %s is invalid: run payhook "
-			"--check-config\n", path);
-		ph_faults_clear(&faults);
+	if ((cfg = ph_config_load_command(opt_config)) == NULL)
 		return 1;
-	}
-	ph_faults_clear(&faults);
 	gettimeofday(&tv, NULL);
 	if (ph_status_collect(cfg, (int64_t)tv.tv_sec * 1000 +
 			      tv.tv_usec / 1000, &r, &err) < 0) {

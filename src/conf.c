@@ -817,6 +817,20 @@ ph_config_locate(const char *opt_path)
 	return SYSCONFDIR "/payhook.json";
 }
 
+struct ph_config *
+ph_config_load_command(const char *opt_path)
+{
+	struct ph_faults faults = { 0 };
+	const char *path = ph_config_locate(opt_path);
+	struct ph_config *cfg = ph_config_load(path, &faults);
+
+	if (cfg == NULL)
+		fprintf(stderr, "payhook: %s is invalid: run payhook "
+			"--check-config\n", path);
+	ph_faults_clear(&faults);
+	return cfg;
+}
+
 const struct ph_route *
 ph_config_route(const struct ph_config *cfg, const char *path)
 {

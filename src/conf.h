@@ -94,6 +94,12 @@ const char *ph_config_locate(const char *opt_path);
 struct ph_config *ph_config_load(const char *path, struct ph_faults *faults)
 	PH_NONNULL(1, 2);
 
+/* For the administrative commands: load the configuration that
+ * ph_config_locate(opt_path) names. On a fault, print "payhook: PATH is
+ * invalid: run payhook --check-config" to stderr and return NULL.
+ * Warnings are dropped: --check-config shows them. */
+struct ph_config *ph_config_load_command(const char *opt_path);
+
 /* Same as ph_config_load, from an in-memory JSON text (used by the demo
  * and tests); name is used in messages. */
 struct ph_config *ph_config_load_text(const char *name, const char *text,

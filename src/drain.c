@@ -187,17 +187,6 @@ parse_json_fd(int fd, size_t max)
 	return obj;
 }
 
-static const char *
-json_str(struct json_object *obj, const char *key)
-{
-	struct json_object *v;
-
-	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* Write obj as tmpdir/tmp (0600), fsync it, rename it to dstdir/name and
  * fsync dstdir: either the old file or the whole new one survives a crash.
  * Only the holder of the event's lock writes its files, so one fixed tmp
@@ -271,8 +260,8 @@ state_load(struct drain *d, const char *name, struct state *st)
 	if (json_object_object_get_ex(obj, "next_try_ms", &v) &&
 	    json_object_is_type(v, json_type_int))
 		st->next_try_ms = json_object_get_int64(v);
-	if (json_str(obj, "waiting_for") != NULL)
-		st->waiting_for = ph_xstrdup(json_str(obj, "waiting_for"));
+	if (ph_json_str(obj, "waiting_for") != NULL)
+		st->waiting_for = ph_xstrdup(ph_json_str(obj, "waiting_for"));
 	json_object_put(obj);
 }
 
@@ -517,9 +506,9 @@ claim(struct drain *d, const char *name, bool in_cur)
 static char *
 ordering_key(struct json_object *ev, const char *name)
 {
-	const char *provider = json_str(ev, "provider");
-	const char *payment = json_str(ev, "payment_id");
-	const char *dedup = json_str(ev, "dedup_key");
+	const char *provider = ph_json_str(ev, "provider");
+	const char *payment = ph_json_str(ev, "payment_id");
+	const char *dedup = ph_json_str(ev, "dedup_key");
 
 	if (payment != NULL && payment[0] != '\0')
 		return ph_xasprintf("payment:%s:%s",
@@ -734,13 +723,13 @@ start(struct drain *d, const char *name, int fd, struct state *st)
 		return;
 	}
 	snprintf(nbuf, sizeof(nbuf), "%u", number);
-	s->env[0] = env_var("PAYHOOK_EVENT_ID", json_str(s->event, "id"));
-	s->env[1] = env_var("PAYHOOK_EVENT_TYPE", json_str(s->event, "type"));
+	s->env[0] = env_var("PAYHOOK_EVENT_ID", ph_json_str(s->event, "id"));
+	s->env[1] = env_var("PAYHOOK_EVENT_TYPE", ph_json_str(s->event, "type"));
 	s->env[2] = env_var("PAYHOOK_DEDUP_KEY",
-			    json_str(s->event, "dedup_key"));
-	s->env[3] = env_var("PAYHOOK_ROUTE", json_str(s->event, "route"));
+			    ph_json_str(s->event, "dedup_key"));
+	s->env[3] = env_var("PAYHOOK_ROUTE", ph_json_str(s->event, "route"));
 	s->env[4] = env_var("PAYHOOK_PROVIDER",
-			    json_str(s->event, "provider"));
+			    ph_json_str(s->event, "provider"));
 	s->env[5] = env_var("PAYHOOK_ATTEMPT", nbuf);
 	if (s->event == NULL)
 		ph_log_warn("drain: %s is not a JSON object; running the "

@@ -119,20 +119,14 @@ become_state_owner(const char *dir, bool must_exist)
 static int
 dedup_command(const char *path, bool purge)
 {
-	struct ph_faults faults = { 0 };
-	struct ph_config *cfg = ph_config_load(path, &faults);
+	struct ph_config *cfg = ph_config_load_command(path);
 	struct ph_dedup_options opt = { 0 };
 	struct ph_dedup *dd;
 	struct ph_error err;
 	long n;
 
-	if (cfg == NULL) {
-		fprintf(stderr, "payhook: %s is invalid: run payhook "
-			"--check-config\n", path);
-		ph_faults_clear(&faults);
+	if (cfg == NULL)
 		return 1;
-	}
-	ph_faults_clear(&faults);	/* warnings: --check-config shows them */
 	if (become_state_owner(cfg->state_dir, false) < 0) {
 		ph_config_free(&cfg);
 		return 1;
@@ -166,8 +160,7 @@ quarantine_command(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ph_faults faults = { 0 };
-	const char *opt_config = NULL, *path, *action;
+	const char *opt_config = NULL, *action;
 	struct ph_config *cfg;
 	struct ph_error err;
 	long n = 0;
@@ -188,13 +181,8 @@ quarantine_command(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	path = ph_config_locate(opt_config);
-	if ((cfg = ph_config_load(path, &faults)) == NULL) {
-		fprintf(stderr, "payhook: %s is invalid: run payhook "
-			"--check-config\n", path);
-		ph_faults_clear(&faults);
+	if ((cfg = ph_config_load_command(opt_config)) == NULL)
 		return 1;
-	}
 	if (become_state_owner(cfg->spool_dir, false) < 0) {
 		ph_config_free(&cfg);
 		return 1;
@@ -245,21 +233,15 @@ drain_nats_command(const char *opt_config, const struct ph_drain_options *o)
 		.retry_max_ms = o->retry_max_ms,
 		.max_attempts = o->max_attempts, .once = o->once,
 	};
-	struct ph_faults faults = { 0 };
-	const char *path = ph_config_locate(opt_config);
-	struct ph_config *cfg = ph_config_load(path, &faults);
+	struct ph_config *cfg = ph_config_load_command(opt_config);
 	int ret;
 
-	if (cfg == NULL) {
-		fprintf(stderr, "payhook: %s is invalid: run payhook "
-			"--check-config\n", path);
-		ph_faults_clear(&faults);
+	if (cfg == NULL)
 		return 1;
-	}
-	ph_faults_clear(&faults);
 	if (cfg->nats == NULL) {
 		fprintf(stderr, "payhook: drain --nats: %s has no \"nats\" "
-			"object (see payhook.json(5))\n", path);
+			"object (see payhook.json(5))\n",
+			ph_config_locate(opt_config));
 		ph_config_free(&cfg);
 		return 1;
 	}
@@ -377,16 +359,8 @@ drain_command(int argc, char **argv)
 		    "--nats (run several drains instead of --jobs)\n"), 2) :
 		    drain_nats_command(opt_config, &o);
 	if (spool == NULL) {
-		struct ph_faults faults = { 0 };
-		const char *path = ph_config_locate(opt_config);
-
-		if ((cfg = ph_config_load(path, &faults)) == NULL) {
-			fprintf(stderr, "payhook: %s is invalid: run payhook "
-				"--check-config\n", path);
-			ph_faults_clear(&faults);
+		if ((cfg = ph_config_load_command(opt_config)) == NULL)
 			return 1;
-		}
-		ph_faults_clear(&faults);
 		spool = cfg->spool_dir;
 	}
 	o.spool_dir = spool;

@@ -76,17 +76,6 @@ struct ndrain {
 	unsigned long ran, acked, naked, dead;
 };
 
-static const char *
-json_str(struct json_object *obj, const char *key)
-{
-	struct json_object *v;
-
-	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* The PAYHOOK_* variables of the spool drain, set in this process's own
  * environment before the job starts: the child then calls nothing that
  * allocates between fork and exec, which matters here because the NATS
@@ -105,7 +94,7 @@ set_job_env(struct json_object *ev, unsigned number)
 	char nbuf[16];
 
 	for (size_t i = 0; i < PH_N_ELEMENTS(vars); i++) {
-		const char *v = json_str(ev, vars[i][1]);
+		const char *v = ph_json_str(ev, vars[i][1]);
 
 		if (v != NULL)
 			setenv(vars[i][0], v, 1);
@@ -169,7 +158,7 @@ dead_letter(struct ndrain *d, natsMsg *msg, struct json_object *ev,
 	size_t tail_len = ph_job_tail(job, tail);
 	const char *subject = natsMsg_GetSubject(msg);
 	struct json_object *report;
-	const char *text, *key = json_str(ev, "dedup_key");
+	const char *text, *key = ph_json_str(ev, "dedup_key");
 	char *dl_subject, *id;
 	jsPubAck *ack = NULL;
 	jsPubOptions po;

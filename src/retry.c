@@ -228,3 +228,14 @@ ph_drain_error_json(const char *event_file, struct json_object *event,
 	free(text);
 	return o;
 }
+
+const char *
+ph_json_str(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+
+	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}

@@ -34,6 +34,10 @@ uint64_t ph_backoff_delay_ms(unsigned failed, uint64_t min_ms,
  * time mixed with the pid should that fail: jitter needs no secrecy). */
 uint32_t ph_backoff_random(void);
 
+/* The string member key of obj (an event, a state record), or NULL when
+ * obj is NULL or the member is absent or not a string. Borrowed from obj. */
+const char *ph_json_str(struct json_object *obj, const char *key);
+
 /* One run of the command for one event. */
 struct ph_attempt {
 	unsigned number;		/* counted from 1 */

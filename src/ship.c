@@ -552,8 +552,7 @@ ph_ship_main(int argc, char **argv)
 	};
 	struct ship sh = { .newfd = -1, .curfd = -1, .donefd = -1,
 			   .give_up_us = PH_SHIP_GIVE_UP_DEFAULT_S * 1000000ull };
-	struct ph_faults faults = { 0 };
-	const char *opt_config = NULL, *path;
+	const char *opt_config = NULL;
 	struct ph_config *cfg;
 	struct ph_error err;
 	uint64_t secs;
@@ -586,17 +585,12 @@ ph_ship_main(int argc, char **argv)
 		fprintf(stderr, "payhook ship: %s\n", PH_NATS_MISSING);
 		return 1;
 	}
-	path = ph_config_locate(opt_config);
-	if ((cfg = ph_config_load(path, &faults)) == NULL) {
-		fprintf(stderr, "payhook: %s is invalid: run payhook "
-			"--check-config\n", path);
-		ph_faults_clear(&faults);
+	if ((cfg = ph_config_load_command(opt_config)) == NULL)
 		return 1;
-	}
-	ph_faults_clear(&faults);	/* warnings: --check-config shows them */
 	if (cfg->nats == NULL) {
 		fprintf(stderr, "payhook ship: %s has no \"nats\" object "
-			"(see payhook.json(5))\n", path);
+			"(see payhook.json(5))\n",
+			ph_config_locate(opt_config));
 		ph_config_free(&cfg);
 		return 1;
 	}
