@@ -170,6 +170,15 @@ struct ph_dedup {
 	 * another process is between txn_begin and the end of its commit:
 	 * a commit that returned 0 is in the log recovery replays. */
 	int opfd;
+	/* The first commit since this handle's last flush, 0: none. */
+	uint64_t unflushed_us;
+	/* A rebuild after a fresh start (dedup.h, rebuild): wanted by
+	 * ph_dedup_open(); while it runs, dedup.lock held exclusive on
+	 * rebuild_fd (so transactions take no share), and the boot id to
+	 * record in it once the rebuild succeeded. */
+	bool rebuild_wanted;
+	int rebuild_fd;
+	char rebuild_boot_id[BOOT_ID_LEN + 1];
 };
 
 typedef int (*txn_fn)(struct ph_dedup *dd, DB_TXN *txn, void *arg,
@@ -1022,14 +1031,24 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	}
 	if (regions_allocate(dd, err) != 0)
 		goto out;
-	if (fresh)
+	/* A fresh start that ph_dedup_open() will rebuild keeps the lock
+	 * until the rebuild is done, and records the boot only then. */
+	if (fresh && !dd->rebuild_wanted)
 		boot_mark(dd, lockfd, boot_id);
-	(void)close(lockfd);
-	lockfd = -1;
+	fresh = fresh && dd->rebuild_wanted;
+	if (!fresh) {
+		(void)close(lockfd);
+		lockfd = -1;
+	}
 	if ((ret = db_open(dd, env, &db, err)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			rc = ret;
 		goto out;
+	}
+	if (fresh) {
+		dd->rebuild_fd = lockfd;
+		memcpy(dd->rebuild_boot_id, boot_id, sizeof(boot_id));
+		lockfd = -1;
 	}
 	if (env->get_lg_max(env, &lg_max) != 0)
 		lg_max = LG_MAX;
@@ -1079,7 +1098,8 @@ op_lock(struct ph_dedup *dd, int op, struct ph_error *err)
 {
 	int r;
 
-	if (dd->opfd < 0)
+	/* During a rebuild this process holds the lock exclusive. */
+	if (dd->opfd < 0 || dd->rebuild_fd >= 0)
 		return 0;
 	if (op == LOCK_UN) {
 		while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
@@ -1263,6 +1283,38 @@ close_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	return 0;
 }
 
+/*
+ * After a fresh start (env_open_once() left dd->rebuild_fd locked): put
+ * back what the spool holds (dedup.h, rebuild), flush, record the boot in
+ * the lock file and let the other processes in. On failure nothing is
+ * recorded, so the next opener recovers and rebuilds again. Returns 0 or
+ * -1 with err.
+ */
+static int
+rebuild(struct ph_dedup *dd, struct ph_error *err)
+{
+	uint64_t t0 = ph_now_monotonic_us();
+	int ret;
+
+	if (dd->rebuild_fd < 0)
+		return 0;
+	ph_log_info("dedup database in %s: first open since the system "
+		    "started (or a new one): putting back the records of the "
+		    "events in the spool", dd->dir);
+	ret = dd->opt.rebuild(dd, dd->opt.rebuild_arg, err);
+	if (ret == 0)
+		ret = ph_dedup_flush(dd, err);
+	if (ret == 0) {
+		boot_mark(dd, dd->rebuild_fd, dd->rebuild_boot_id);
+		ph_log_info("dedup database in %s rebuilt in %llu ms", dd->dir,
+			    (unsigned long long)((ph_now_monotonic_us() - t0) /
+						 1000));
+	}
+	(void)close(dd->rebuild_fd);
+	dd->rebuild_fd = -1;
+	return ret == 0 ? 0 : -1;
+}
+
 struct ph_dedup *
 ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	      struct ph_error *err)
@@ -1284,6 +1336,8 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	dd->pid = getpid();
 	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
+	dd->rebuild_fd = -1;
+	dd->rebuild_wanted = opt->rebuild != NULL;
 	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
 		ph_error_set(err, "RAND_bytes failed");
 		ph_dedup_close(&dd);
@@ -1293,10 +1347,13 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		ph_dedup_close(&dd);
 		return NULL;
 	}
+	/* Reopens after a recovery by another process rebuild nothing: only
+	 * the first open after a boot can have lost records. */
+	dd->rebuild_wanted = false;
 	/* Its own open file description: flock(2) locks belong to one, so
 	 * this share is independent of the exclusive lock env_open takes. */
 	dd->opfd = open_lock_file(dd, err);
-	if (dd->opfd < 0) {
+	if (dd->opfd < 0 || rebuild(dd, err) != 0) {
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -1311,6 +1368,11 @@ ph_dedup_close(struct ph_dedup **ddp)
 
 	if (dd == NULL)
 		return;
+	/* First, or the close would wait for a share of our own lock. */
+	if (dd->rebuild_fd >= 0) {
+		(void)close(dd->rebuild_fd);
+		dd->rebuild_fd = -1;
+	}
 	/* In a forked child the environment is the parent's registration:
 	 * closing it here would unregister the parent. A wedged process
 	 * (see watched()) leaves it to the exit. */
@@ -1555,9 +1617,12 @@ commit_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	w.rec.created = now_s();
 	w.rec.token = dd->token;
 	memcpy(w.rec.id, id, id_len);
-	/* The provider gets its 2xx only after this: synchronous. */
-	if (run_txn(dd, commit_txn, &w, DB_TXN_SYNC, err) != 0)
+	/* Written, not flushed (dedup.h): the event file is durable, and
+	 * the flush is shared with the commits that follow. */
+	if (run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err) != 0)
 		return -1;
+	if (dd->unflushed_us == 0)
+		dd->unflushed_us = ph_now_monotonic_us();
 	checkpoint(dd);
 	return 0;
 }
@@ -1569,6 +1634,80 @@ ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 	struct commit_call cc = { key, id };
 
 	return watched(dd, commit_body, &cc, err);
+}
+
+static int
+flush_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	bool armed;
+	int ret;
+
+	(void)arg;
+	if (handle_check(dd, err) != 0)
+		return -1;
+	if (dd->env == NULL && env_open(dd, err) != 0)
+		return -1;
+	if (op_lock(dd, LOCK_SH, err) != 0)
+		return -1;
+	armed = watch_arm(dd);
+	ret = dd->env->log_flush(dd->env, NULL);
+	watch_disarm(armed);
+	(void)op_lock(dd, LOCK_UN, err);
+	if (ret != 0)
+		return ph_error_set(err, "DB_ENV->log_flush(%s) failed: %s",
+				    dd->dir, db_strerror(ret));
+	dd->unflushed_us = 0;
+	return 0;
+}
+
+int
+ph_dedup_flush(struct ph_dedup *dd, struct ph_error *err)
+{
+	return watched(dd, flush_body, NULL, err);
+}
+
+uint64_t
+ph_dedup_unflushed_since(const struct ph_dedup *dd)
+{
+	return dd->unflushed_us;
+}
+
+struct restore_call {
+	const char *key, *id;
+	int64_t created;
+};
+
+static int
+restore_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	const struct restore_call *rc = arg;
+	size_t id_len = strlen(rc->id);
+	struct write_ctx w;
+
+	memset(&w, 0, sizeof(w));
+	if (handle_check(dd, err) != 0 ||
+	    key_check(rc->key, &w.key_len, err) != 0)
+		return -1;
+	if (id_len >= ID_SIZE)
+		return ph_error_set(err, "event id of %zu bytes: at most %d",
+				    id_len, ID_SIZE - 1);
+	w.key = rc->key;
+	w.only_if_not_done = true;
+	w.rec.state = REC_DONE;
+	w.rec.pid = (uint32_t)dd->pid;
+	w.rec.created = rc->created;
+	w.rec.token = dd->token;
+	memcpy(w.rec.id, rc->id, id_len);
+	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
+}
+
+int
+ph_dedup_restore(struct ph_dedup *dd, const char *key, const char *id,
+		 int64_t created, struct ph_error *err)
+{
+	struct restore_call rc = { key, id, created };
+
+	return watched(dd, restore_body, &rc, err);
 }
 
 struct put_raw_call {

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "quarantine.h"
+#include "reindex.h"
 #include "responder.h"
 #include "sign.h"
 
@@ -111,6 +112,7 @@ dedup_command(const char *path, bool purge)
 	struct ph_faults faults = { 0 };
 	struct ph_config *cfg = ph_config_load(path, &faults);
 	struct ph_dedup_options opt = { 0 };
+	struct ph_spool *spool = NULL;
 	struct ph_dedup *dd;
 	struct ph_error err;
 	long n;
@@ -127,9 +129,19 @@ dedup_command(const char *path, bool purge)
 		return 1;
 	}
 	opt.retention_days = cfg->dedup_retention_days;
+	/* The first open after a boot rebuilds from the spool, whoever
+	 * opens (dedup.h): the spool must be there. */
+	if (ph_spool_open(cfg->spool_dir, &spool, &err) < 0) {
+		fprintf(stderr, "payhook: %s\n", err.msg);
+		ph_config_free(&cfg);
+		return 1;
+	}
+	opt.rebuild = ph_reindex_spool;
+	opt.rebuild_arg = spool;
 	dd = ph_dedup_open(cfg->state_dir, &opt, &err);
 	if (dd == NULL) {
 		fprintf(stderr, "payhook: %s\n", err.msg);
+		ph_spool_close(&spool);
 		ph_config_free(&cfg);
 		return 1;
 	}
@@ -141,6 +153,7 @@ dedup_command(const char *path, bool purge)
 	else
 		printf("%ld\n", n);
 	ph_dedup_close(&dd);
+	ph_spool_close(&spool);
 	ph_config_free(&cfg);
 	return n < 0 ? 1 : 0;
 }

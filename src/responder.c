@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,6 +116,40 @@ fcgi_write(void *ctx, const void *buf, size_t len)
 	return FCGX_PutStr(buf, (int)len, r->out) == (int)len ? 0 : -1;
 }
 
+/*
+ * Between requests, with dedup commits not yet flushed (handler.h, group
+ * commit): wait for the next request until the flush comes due, and flush
+ * then. Under load the next request comes first, and a later one's
+ * ph_context_maintain() flushes: one flush covers many commits. A stop
+ * signal ends the wait; ph_context_clear() flushes on the way out.
+ */
+static void
+flush_when_idle(struct ph_context *ctx, const FCGX_Request *r, int listen_fd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = listen_fd, .events = POLLIN },
+		/* A connection the web server keeps open (FCGI_KEEP_CONN)
+		 * brings the next request there instead. */
+		{ .fd = r->ipcFd, .events = POLLIN },
+	};
+	uint64_t due, now;
+	int n;
+
+	while ((due = ph_context_flush_due(ctx)) != 0 && !stop_requested) {
+		now = ph_now_monotonic_us();
+		if (now < due) {
+			n = poll(pfd, r->ipcFd >= 0 ? 2 : 1,
+				 (int)((due - now + 999) / 1000));
+			if (n > 0)
+				return;
+			if (n < 0 && errno == EINTR)
+				continue;
+		}
+		ph_context_flush(ctx);
+		return;
+	}
+}
+
 int
 ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		  unsigned long max_requests)
@@ -142,6 +177,8 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		 * the parameters (the short stretch after its accept())
 		 * makes it close the connection unanswered: the web server
 		 * answers 5xx, retryable, never a 4xx. */
+		flush_when_idle(ctx, &r, listen_fd);
+		exit_if_wedged(served);
 		if (FCGX_Accept_r(&r) < 0) {
 			if (!stop_requested) {
 				ph_log_error("FastCGI accept failed: %s",
