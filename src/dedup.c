@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/rand.h>
 
 #include "dedup.h"
 #include "ids.h"
@@ -811,8 +810,11 @@ regions_allocate(struct ph_dedup *dd, struct ph_error *err)
 			    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;	/* removed by a recovery meanwhile */
+		/* Blocks for every byte already (the usual case, and every
+		 * CGI request opens): nothing to do, and no inode update. */
 		r = fstat(fd, &st) != 0 ? errno :
-		    S_ISREG(st.st_mode) && st.st_size > 0 ?
+		    S_ISREG(st.st_mode) && st.st_size > 0 &&
+		    (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size ?
 		    posix_fallocate(fd, 0, st.st_size) : 0;
 		(void)close(fd);
 		if (r != 0 && r != EOPNOTSUPP && r != EINVAL)
@@ -1338,8 +1340,8 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	dd->opfd = -1;
 	dd->rebuild_fd = -1;
 	dd->rebuild_wanted = opt->rebuild != NULL;
-	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
-		ph_error_set(err, "RAND_bytes failed");
+	if (ph_random(&dd->token, sizeof(dd->token)) != 0) {
+		ph_error_set(err, "getrandom failed: %s", strerror(errno));
 		ph_dedup_close(&dd);
 		return NULL;
 	}

@@ -87,6 +87,12 @@ size_t ph_utf8_char_len(const uint8_t *p, size_t len) PH_NONNULL(1);
 /* ASCII case-insensitive equality. */
 bool ph_strcaseeq(const char *a, const char *b);
 
+/* Fill buf with len bytes from the kernel's random generator (getrandom(2),
+ * which waits only until the generator is first seeded after boot). No
+ * user-space generator to instantiate: a CGI process's ids and keys cost
+ * one system call. Returns 0, or -1 with errno set. */
+int ph_random(void *buf, size_t len);
+
 /* Monotonic clock in microseconds, for measuring elapsed time. */
 uint64_t ph_now_monotonic_us(void);
 
