@@ -171,6 +171,8 @@ struct ph_dedup {
 	int opfd;
 	/* The first commit since this handle's last flush, 0: none. */
 	uint64_t unflushed_us;
+	/* The newest log file whose name this handle has made durable. */
+	unsigned long log_synced;
 	/* A rebuild after a fresh start (dedup.h, rebuild): wanted by
 	 * ph_dedup_open(); while it runs, dedup.lock held exclusive on
 	 * rebuild_fd (so transactions take no share), and the boot id to
@@ -1638,26 +1640,85 @@ ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 	return watched(dd, commit_body, &cc, err);
 }
 
+/* Whether name is one of the environment's log files, "log." and ten
+ * digits; its number in *n_r. */
+static bool
+log_file_name(const char *name, unsigned long *n_r)
+{
+	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14 ||
+	    strspn(name + 4, "0123456789") != 10)
+		return false;
+	*n_r = strtoul(name + 4, NULL, 10);
+	return true;
+}
+
+/*
+ * The flush: fdatasync(2) of every log file in the directory, and of the
+ * directory itself when a log file newer than this handle has seen is
+ * there (its name must be durable too). Not DB_ENV->log_flush(): that
+ * takes the log's flush mutex, which a process stopped or killed inside a
+ * flush of its own holds (for ever: the mutexes are not robust), so every
+ * worker would stop at its next flush, after its answer, and the requests
+ * queued behind it would wait for the watchdog. A written commit is in
+ * the log file's pages already (DB_TXN_WRITE_NOSYNC writes it out of
+ * Berkeley DB's buffer at the commit); syncing the files makes it durable
+ * without any of Berkeley DB's locks. With DB_LOG_AUTO_REMOVE there are
+ * one to three files. Runs under the watchdog: a stalled disk is bounded
+ * as ever.
+ */
+static int
+log_files_sync(struct ph_dedup *dd, struct ph_error *err)
+{
+	unsigned long n, newest = 0;
+	struct dirent *de;
+	DIR *dir;
+	bool armed;
+	int fd, ret = 0;
+
+	if ((dir = opendir(dd->dir)) == NULL)
+		return ph_error_set(err, "opendir(%s) failed: %s", dd->dir,
+				    strerror(errno));
+	armed = watch_arm(dd);
+	while (ret == 0 && (de = readdir(dir)) != NULL) {
+		if (!log_file_name(de->d_name, &n))
+			continue;
+		fd = openat(dirfd(dir), de->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno != ENOENT)	/* removed: nothing to sync */
+				ret = ph_error_set(err, "open(%s/%s) failed: "
+						   "%s", dd->dir, de->d_name,
+						   strerror(errno));
+			continue;
+		}
+		if (fdatasync(fd) != 0)
+			ret = ph_error_set(err, "fdatasync(%s/%s) failed: %s",
+					   dd->dir, de->d_name,
+					   strerror(errno));
+		(void)close(fd);
+		if (n > newest)
+			newest = n;
+	}
+	if (ret == 0 && newest > dd->log_synced) {
+		if (fsync(dirfd(dir)) != 0)
+			ret = ph_error_set(err, "fsync(%s) failed: %s",
+					   dd->dir, strerror(errno));
+		else
+			dd->log_synced = newest;
+	}
+	watch_disarm(armed);
+	(void)closedir(dir);
+	return ret;
+}
+
 static int
 flush_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
-	bool armed;
-	int ret;
-
 	(void)arg;
 	if (handle_check(dd, err) != 0)
 		return -1;
-	if (dd->env == NULL && env_open(dd, err) != 0)
+	if (log_files_sync(dd, err) != 0)
 		return -1;
-	if (op_lock(dd, LOCK_SH, err) != 0)
-		return -1;
-	armed = watch_arm(dd);
-	ret = dd->env->log_flush(dd->env, NULL);
-	watch_disarm(armed);
-	(void)op_lock(dd, LOCK_UN, err);
-	if (ret != 0)
-		return ph_error_set(err, "DB_ENV->log_flush(%s) failed: %s",
-				    dd->dir, db_strerror(ret));
 	dd->unflushed_us = 0;
 	return 0;
 }
