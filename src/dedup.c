@@ -1297,23 +1297,17 @@ close_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 static int
 rebuild(struct ph_dedup *dd, struct ph_error *err)
 {
-	uint64_t t0 = ph_now_monotonic_us();
 	int ret;
 
 	if (dd->rebuild_fd < 0)
 		return 0;
-	ph_log_info("dedup database in %s: first open since the system "
-		    "started (or a new one): putting back the records of the "
-		    "events in the spool", dd->dir);
+	/* The callback logs what it put back (nothing for an empty spool:
+	 * a new installation's first request keeps its one log line). */
 	ret = dd->opt.rebuild(dd, dd->opt.rebuild_arg, err);
 	if (ret == 0)
 		ret = ph_dedup_flush(dd, err);
-	if (ret == 0) {
+	if (ret == 0)
 		boot_mark(dd, dd->rebuild_fd, dd->rebuild_boot_id);
-		ph_log_info("dedup database in %s rebuilt in %llu ms", dd->dir,
-			    (unsigned long long)((ph_now_monotonic_us() - t0) /
-						 1000));
-	}
 	(void)close(dd->rebuild_fd);
 	dd->rebuild_fd = -1;
 	return ret == 0 ? 0 : -1;

@@ -76,10 +76,16 @@ int
 ph_reindex_spool(struct ph_dedup *dd, void *spool, struct ph_error *err)
 {
 	struct reindex ri = { .dd = dd };
+	uint64_t t0 = ph_now_monotonic_us();
 	int ret;
 
 	ret = ph_spool_scan(spool, visit, &ri, err);
-	ph_log_info("dedup rebuild: %lu records from the spool's new/ and "
-		    "cur/, %lu files skipped", ri.restored, ri.skipped);
+	if (ri.restored > 0 || ri.skipped > 0)
+		ph_log_info("dedup rebuild after a system start: %lu records "
+			    "from the spool's new/ and cur/, %lu files "
+			    "skipped, %llu ms%s", ri.restored, ri.skipped,
+			    (unsigned long long)((ph_now_monotonic_us() - t0) /
+						 1000),
+			    ret < 0 ? " (stopped by an error)" : "");
 	return ret < 0 ? -1 : 0;
 }
