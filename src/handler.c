@@ -114,14 +114,15 @@ static void retry_release(struct ph_context *ctx);
 void
 ph_context_maintain(struct ph_context *ctx)
 {
-	uint64_t now = ph_now_monotonic_us();
+	uint64_t now = ph_now_monotonic_us(), due;
 	struct ph_error err;
 	long n;
 
 	if (ctx->dedup == NULL || ph_dedup_wedged())
 		return;
 	retry_release(ctx);
-	if (ph_context_flush_due(ctx) != 0 && ph_context_flush_due(ctx) <= now)
+	due = ph_context_flush_due(ctx);
+	if (due != 0 && due <= now)
 		ph_context_flush(ctx);
 	if ((ctx->last_maintain_us != 0 &&
 	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))

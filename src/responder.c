@@ -4,9 +4,9 @@
  */
 #include "config.h"
 
+#include <sys/epoll.h>
 #include <errno.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -210,13 +210,13 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		struct ph_request req;
 		sigset_t old;
 
+		flush_when_idle(ctx, &r, listen_fd);
+		exit_if_wedged(served);
 		/* Signals stay deliverable while waiting here: that is how
 		 * a stop ends the wait. One that lands while libfcgi reads
 		 * the parameters (the short stretch after its accept())
 		 * makes it close the connection unanswered: the web server
 		 * answers 5xx, retryable, never a 4xx. */
-		flush_when_idle(ctx, &r, listen_fd);
-		exit_if_wedged(served);
 		if (FCGX_Accept_r(&r) < 0) {
 			if (!stop_requested) {
 				ph_log_error("FastCGI accept failed: %s",
