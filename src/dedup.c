@@ -1310,7 +1310,7 @@ rebuild(struct ph_dedup *dd, struct ph_error *err)
 		boot_mark(dd, dd->rebuild_fd, dd->rebuild_boot_id);
 	(void)close(dd->rebuild_fd);
 	dd->rebuild_fd = -1;
-	return ret == 0 ? 0 : -1;
+	return ret >= 0 ? 0 : -1;
 }
 
 struct ph_dedup *

@@ -70,8 +70,10 @@ struct ph_dedup_options {
 	 * other process can claim until it returns): rebuild puts back, with
 	 * ph_dedup_restore(), the record of every event the spool still
 	 * holds, and returns 0 or -1 with err. On -1 the open fails (503),
-	 * and the next open runs recovery and rebuild again. NULL: nothing
-	 * to rebuild from (tests).
+	 * and the next open runs recovery and rebuild again. It may also
+	 * return 1, "not now" (an administrative command that cannot read
+	 * the spool): the open succeeds, and the next open recovers and
+	 * rebuilds. NULL: nothing to rebuild from (tests).
 	 */
 	int (*rebuild)(struct ph_dedup *dd, void *arg, struct ph_error *err);
 	void *rebuild_arg;

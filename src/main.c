@@ -106,13 +106,33 @@ become_state_owner(const char *state_dir)
 	return 0;
 }
 
+/* The rebuild of the dedup records after a system start (dedup.h), when
+ * an administrative command opens the database first: from the spool at
+ * arg if it can be read, else left to the next request (1). */
+static int
+admin_rebuild(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	struct ph_spool *spool;
+	struct ph_error serr;
+	int ret;
+
+	if (ph_spool_open(arg, &spool, &serr) < 0) {
+		fprintf(stderr, "payhook: the dedup records are rebuilt from "
+			"the spool at the next request, not now: %s\n",
+			serr.msg);
+		return 1;
+	}
+	ret = ph_reindex_spool(dd, spool, err);
+	ph_spool_close(&spool);
+	return ret;
+}
+
 static int
 dedup_command(const char *path, bool purge)
 {
 	struct ph_faults faults = { 0 };
 	struct ph_config *cfg = ph_config_load(path, &faults);
 	struct ph_dedup_options opt = { 0 };
-	struct ph_spool *spool = NULL;
 	struct ph_dedup *dd;
 	struct ph_error err;
 	long n;
@@ -129,19 +149,11 @@ dedup_command(const char *path, bool purge)
 		return 1;
 	}
 	opt.retention_days = cfg->dedup_retention_days;
-	/* The first open after a boot rebuilds from the spool, whoever
-	 * opens (dedup.h): the spool must be there. */
-	if (ph_spool_open(cfg->spool_dir, &spool, &err) < 0) {
-		fprintf(stderr, "payhook: %s\n", err.msg);
-		ph_config_free(&cfg);
-		return 1;
-	}
-	opt.rebuild = ph_reindex_spool;
-	opt.rebuild_arg = spool;
+	opt.rebuild = admin_rebuild;
+	opt.rebuild_arg = cfg->spool_dir;
 	dd = ph_dedup_open(cfg->state_dir, &opt, &err);
 	if (dd == NULL) {
 		fprintf(stderr, "payhook: %s\n", err.msg);
-		ph_spool_close(&spool);
 		ph_config_free(&cfg);
 		return 1;
 	}
@@ -153,7 +165,6 @@ dedup_command(const char *path, bool purge)
 	else
 		printf("%ld\n", n);
 	ph_dedup_close(&dd);
-	ph_spool_close(&spool);
 	ph_config_free(&cfg);
 	return n < 0 ? 1 : 0;
 }

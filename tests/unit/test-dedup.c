@@ -1738,6 +1738,7 @@ test_dedup_logs(void)
 struct rebuild_probe {
 	unsigned calls;
 	bool fail;
+	bool not_now;		/* answer 1: leave it to the next open */
 	bool lock_held;		/* dedup.lock was exclusive during the call */
 	const char *dir;
 };
@@ -1758,6 +1759,8 @@ rebuild_probe(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	free(lock);
 	if (rp->fail)
 		return ph_error_set(err, "rebuild failed on purpose");
+	if (rp->not_now)
+		return 1;
 	return ph_dedup_restore(dd, "test:spooled", ID_A, (int64_t)time(NULL),
 				err);
 }
@@ -1831,6 +1834,21 @@ test_dedup_rebuild(void)
 	ph_dedup_close(&dd);
 	dd = ph_dedup_open(dir, &opt, &err);
 	test_assert(dd != NULL && rp.calls == 3);
+	ph_dedup_close(&dd);
+	/* "Not now": the open succeeds and the next one rebuilds. */
+	fd = open(lock, O_WRONLY | O_TRUNC);
+	test_assert(fd >= 0 && write(fd, other_boot, sizeof(other_boot) - 1)
+		    == (ssize_t)sizeof(other_boot) - 1 && close(fd) == 0);
+	rp.not_now = true;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 4);
+	ph_dedup_close(&dd);
+	rp.not_now = false;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 5);
+	ph_dedup_close(&dd);
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 5);
 	ph_dedup_close(&dd);
 	test_end();
 	free(lock);
