@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/rand.h>
 
 #include "dedup.h"
 #include "ids.h"
@@ -170,6 +169,17 @@ struct ph_dedup {
 	 * another process is between txn_begin and the end of its commit:
 	 * a commit that returned 0 is in the log recovery replays. */
 	int opfd;
+	/* The first commit since this handle's last flush, 0: none. */
+	uint64_t unflushed_us;
+	/* The newest log file whose name this handle has made durable. */
+	unsigned long log_synced;
+	/* A rebuild after a fresh start (dedup.h, rebuild): wanted by
+	 * ph_dedup_open(); while it runs, dedup.lock held exclusive on
+	 * rebuild_fd (so transactions take no share), and the boot id to
+	 * record in it once the rebuild succeeded. */
+	bool rebuild_wanted;
+	int rebuild_fd;
+	char rebuild_boot_id[BOOT_ID_LEN + 1];
 };
 
 typedef int (*txn_fn)(struct ph_dedup *dd, DB_TXN *txn, void *arg,
@@ -802,8 +812,11 @@ regions_allocate(struct ph_dedup *dd, struct ph_error *err)
 			    O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;	/* removed by a recovery meanwhile */
+		/* Blocks for every byte already (the usual case, and every
+		 * CGI request opens): nothing to do, and no inode update. */
 		r = fstat(fd, &st) != 0 ? errno :
-		    S_ISREG(st.st_mode) && st.st_size > 0 ?
+		    S_ISREG(st.st_mode) && st.st_size > 0 &&
+		    (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size ?
 		    posix_fallocate(fd, 0, st.st_size) : 0;
 		(void)close(fd);
 		if (r != 0 && r != EOPNOTSUPP && r != EINVAL)
@@ -1022,14 +1035,24 @@ env_open_once(struct ph_dedup *dd, struct ph_error *err)
 	}
 	if (regions_allocate(dd, err) != 0)
 		goto out;
-	if (fresh)
+	/* A fresh start that ph_dedup_open() will rebuild keeps the lock
+	 * until the rebuild is done, and records the boot only then. */
+	if (fresh && !dd->rebuild_wanted)
 		boot_mark(dd, lockfd, boot_id);
-	(void)close(lockfd);
-	lockfd = -1;
+	fresh = fresh && dd->rebuild_wanted;
+	if (!fresh) {
+		(void)close(lockfd);
+		lockfd = -1;
+	}
 	if ((ret = db_open(dd, env, &db, err)) != 0) {
 		if (ret == DB_RUNRECOVERY)
 			rc = ret;
 		goto out;
+	}
+	if (fresh) {
+		dd->rebuild_fd = lockfd;
+		memcpy(dd->rebuild_boot_id, boot_id, sizeof(boot_id));
+		lockfd = -1;
 	}
 	if (env->get_lg_max(env, &lg_max) != 0)
 		lg_max = LG_MAX;
@@ -1079,7 +1102,8 @@ op_lock(struct ph_dedup *dd, int op, struct ph_error *err)
 {
 	int r;
 
-	if (dd->opfd < 0)
+	/* During a rebuild this process holds the lock exclusive. */
+	if (dd->opfd < 0 || dd->rebuild_fd >= 0)
 		return 0;
 	if (op == LOCK_UN) {
 		while ((r = flock(dd->opfd, op)) != 0 && errno == EINTR)
@@ -1263,6 +1287,32 @@ close_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	return 0;
 }
 
+/*
+ * After a fresh start (env_open_once() left dd->rebuild_fd locked): put
+ * back what the spool holds (dedup.h, rebuild), flush, record the boot in
+ * the lock file and let the other processes in. On failure nothing is
+ * recorded, so the next opener recovers and rebuilds again. Returns 0 or
+ * -1 with err.
+ */
+static int
+rebuild(struct ph_dedup *dd, struct ph_error *err)
+{
+	int ret;
+
+	if (dd->rebuild_fd < 0)
+		return 0;
+	/* The callback logs what it put back (nothing for an empty spool:
+	 * a new installation's first request keeps its one log line). */
+	ret = dd->opt.rebuild(dd, dd->opt.rebuild_arg, err);
+	if (ret == 0)
+		ret = ph_dedup_flush(dd, err);
+	if (ret == 0)
+		boot_mark(dd, dd->rebuild_fd, dd->rebuild_boot_id);
+	(void)close(dd->rebuild_fd);
+	dd->rebuild_fd = -1;
+	return ret >= 0 ? 0 : -1;
+}
+
 struct ph_dedup *
 ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	      struct ph_error *err)
@@ -1284,8 +1334,10 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 	dd->pid = getpid();
 	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
-	if (RAND_bytes((unsigned char *)&dd->token, sizeof(dd->token)) != 1) {
-		ph_error_set(err, "RAND_bytes failed");
+	dd->rebuild_fd = -1;
+	dd->rebuild_wanted = opt->rebuild != NULL;
+	if (ph_random(&dd->token, sizeof(dd->token)) != 0) {
+		ph_error_set(err, "getrandom failed: %s", strerror(errno));
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -1293,10 +1345,13 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		ph_dedup_close(&dd);
 		return NULL;
 	}
+	/* Reopens after a recovery by another process rebuild nothing: only
+	 * the first open after a boot can have lost records. */
+	dd->rebuild_wanted = false;
 	/* Its own open file description: flock(2) locks belong to one, so
 	 * this share is independent of the exclusive lock env_open takes. */
 	dd->opfd = open_lock_file(dd, err);
-	if (dd->opfd < 0) {
+	if (dd->opfd < 0 || rebuild(dd, err) != 0) {
 		ph_dedup_close(&dd);
 		return NULL;
 	}
@@ -1311,6 +1366,11 @@ ph_dedup_close(struct ph_dedup **ddp)
 
 	if (dd == NULL)
 		return;
+	/* First, or the close would wait for a share of our own lock. */
+	if (dd->rebuild_fd >= 0) {
+		(void)close(dd->rebuild_fd);
+		dd->rebuild_fd = -1;
+	}
 	/* In a forked child the environment is the parent's registration:
 	 * closing it here would unregister the parent. A wedged process
 	 * (see watched()) leaves it to the exit. */
@@ -1555,9 +1615,12 @@ commit_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 	w.rec.created = now_s();
 	w.rec.token = dd->token;
 	memcpy(w.rec.id, id, id_len);
-	/* The provider gets its 2xx only after this: synchronous. */
-	if (run_txn(dd, commit_txn, &w, DB_TXN_SYNC, err) != 0)
+	/* Written, not flushed (dedup.h): the event file is durable, and
+	 * the flush is shared with the commits that follow. */
+	if (run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err) != 0)
 		return -1;
+	if (dd->unflushed_us == 0)
+		dd->unflushed_us = ph_now_monotonic_us();
 	checkpoint(dd);
 	return 0;
 }
@@ -1569,6 +1632,139 @@ ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 	struct commit_call cc = { key, id };
 
 	return watched(dd, commit_body, &cc, err);
+}
+
+/* Whether name is one of the environment's log files, "log." and ten
+ * digits; its number in *n_r. */
+static bool
+log_file_name(const char *name, unsigned long *n_r)
+{
+	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14 ||
+	    strspn(name + 4, "0123456789") != 10)
+		return false;
+	*n_r = strtoul(name + 4, NULL, 10);
+	return true;
+}
+
+/*
+ * The flush: fdatasync(2) of every log file in the directory, and of the
+ * directory itself when a log file newer than this handle has seen is
+ * there (its name must be durable too). Not DB_ENV->log_flush(): that
+ * takes the log's flush mutex, which a process stopped or killed inside a
+ * flush of its own holds (for ever: the mutexes are not robust), so every
+ * worker would stop at its next flush, after its answer, and the requests
+ * queued behind it would wait for the watchdog. A written commit is in
+ * the log file's pages already (DB_TXN_WRITE_NOSYNC writes it out of
+ * Berkeley DB's buffer at the commit); syncing the files makes it durable
+ * without any of Berkeley DB's locks. With DB_LOG_AUTO_REMOVE there are
+ * one to three files. Runs under the watchdog: a stalled disk is bounded
+ * as ever.
+ */
+static int
+log_files_sync(struct ph_dedup *dd, struct ph_error *err)
+{
+	unsigned long n, newest = 0;
+	struct dirent *de;
+	DIR *dir;
+	bool armed;
+	int fd, ret = 0;
+
+	if ((dir = opendir(dd->dir)) == NULL)
+		return ph_error_set(err, "opendir(%s) failed: %s", dd->dir,
+				    strerror(errno));
+	armed = watch_arm(dd);
+	while (ret == 0 && (de = readdir(dir)) != NULL) {
+		if (!log_file_name(de->d_name, &n))
+			continue;
+		fd = openat(dirfd(dir), de->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno != ENOENT)	/* removed: nothing to sync */
+				ret = ph_error_set(err, "open(%s/%s) failed: "
+						   "%s", dd->dir, de->d_name,
+						   strerror(errno));
+			continue;
+		}
+		if (fdatasync(fd) != 0)
+			ret = ph_error_set(err, "fdatasync(%s/%s) failed: %s",
+					   dd->dir, de->d_name,
+					   strerror(errno));
+		(void)close(fd);
+		if (n > newest)
+			newest = n;
+	}
+	if (ret == 0 && newest > dd->log_synced) {
+		if (fsync(dirfd(dir)) != 0)
+			ret = ph_error_set(err, "fsync(%s) failed: %s",
+					   dd->dir, strerror(errno));
+		else
+			dd->log_synced = newest;
+	}
+	watch_disarm(armed);
+	(void)closedir(dir);
+	return ret;
+}
+
+static int
+flush_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	(void)arg;
+	if (handle_check(dd, err) != 0)
+		return -1;
+	if (log_files_sync(dd, err) != 0)
+		return -1;
+	dd->unflushed_us = 0;
+	return 0;
+}
+
+int
+ph_dedup_flush(struct ph_dedup *dd, struct ph_error *err)
+{
+	return watched(dd, flush_body, NULL, err);
+}
+
+uint64_t
+ph_dedup_unflushed_since(const struct ph_dedup *dd)
+{
+	return dd->unflushed_us;
+}
+
+struct restore_call {
+	const char *key, *id;
+	int64_t created;
+};
+
+static int
+restore_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	const struct restore_call *rc = arg;
+	size_t id_len = strlen(rc->id);
+	struct write_ctx w;
+
+	memset(&w, 0, sizeof(w));
+	if (handle_check(dd, err) != 0 ||
+	    key_check(rc->key, &w.key_len, err) != 0)
+		return -1;
+	if (id_len >= ID_SIZE)
+		return ph_error_set(err, "event id of %zu bytes: at most %d",
+				    id_len, ID_SIZE - 1);
+	w.key = rc->key;
+	w.only_if_not_done = true;
+	w.rec.state = REC_DONE;
+	w.rec.pid = (uint32_t)dd->pid;
+	w.rec.created = rc->created;
+	w.rec.token = dd->token;
+	memcpy(w.rec.id, rc->id, id_len);
+	return run_txn(dd, commit_txn, &w, DB_TXN_WRITE_NOSYNC, err);
+}
+
+int
+ph_dedup_restore(struct ph_dedup *dd, const char *key, const char *id,
+		 int64_t created, struct ph_error *err)
+{
+	struct restore_call rc = { key, id, created };
+
+	return watched(dd, restore_body, &rc, err);
 }
 
 struct put_raw_call {

@@ -18,7 +18,12 @@
  *                       is held while the caller writes the spool, so
  *                       distinct events never wait on each other's disk.
  *   (caller spools the event durably)
- *   ph_dedup_commit()   record -> "done" with the event id, durable commit
+ *   ph_dedup_commit()   record -> "done" with the event id, written to the
+ *                       log but not flushed: the event file is durable
+ *                       already, and ph_dedup_flush() (after the answer,
+ *                       at most a second later) or, after a crash, the
+ *                       rebuild from the spool (rebuild below) makes the
+ *                       record durable
  *   ph_dedup_release()  on a spool failure: delete the pending record
  *
  * Records carry their time; ph_dedup_purge() deletes those older than the
@@ -56,6 +61,22 @@ struct ph_dedup_options {
 	/* Bound on one stretch of Berkeley DB calls (a transaction, an
 	 * open, a close); 0 means 10 s. See ph_dedup_wedged(). */
 	unsigned watchdog_ms;
+	/*
+	 * Commits are not flushed one by one, so records of the last moments
+	 * before an operating system crash or power cut may be missing from
+	 * the recovered database. The first open after each boot, and of a
+	 * new environment, therefore calls rebuild(dd, rebuild_arg, err)
+	 * after recovery, while it holds the environment's open lock (no
+	 * other process can claim until it returns): rebuild puts back, with
+	 * ph_dedup_restore(), the record of every event the spool still
+	 * holds, and returns 0 or -1 with err. On -1 the open fails (503),
+	 * and the next open runs recovery and rebuild again. It may also
+	 * return 1, "not now" (an administrative command that cannot read
+	 * the spool): the open succeeds, and the next open recovers and
+	 * rebuilds. NULL: nothing to rebuild from (tests).
+	 */
+	int (*rebuild)(struct ph_dedup *dd, void *arg, struct ph_error *err);
+	void *rebuild_arg;
 };
 
 /* Open (creating if needed, mode 0600 files in a 0700 directory) the
@@ -89,9 +110,27 @@ enum ph_claim ph_dedup_claim(struct ph_dedup *dd, const char *key,
 			     char *id_r, struct ph_error *err)
 	PH_NONNULL(1, 2);
 
-/* Mark an owned claim done with event id; durable when it returns 0. */
+/* Mark an owned claim done with event id. When it returns 0 the record is
+ * in the log in the operating system's hands: it survives the death of any
+ * process (recovery replays it), but not a crash of the system until
+ * ph_dedup_flush() has run; see rebuild above for that case. */
 int ph_dedup_commit(struct ph_dedup *dd, const char *key, const char *id,
 		    struct ph_error *err) PH_NONNULL(1, 2, 3);
+
+/* Flush the log to disk: every record committed so far, by any process,
+ * is durable when it returns 0. One flush covers the commits of every
+ * process in the environment (group commit). */
+int ph_dedup_flush(struct ph_dedup *dd, struct ph_error *err) PH_NONNULL(1);
+
+/* When this handle's oldest commit not yet flushed by it was made
+ * (ph_now_monotonic_us() time), or 0 when it has none. */
+uint64_t ph_dedup_unflushed_since(const struct ph_dedup *dd) PH_NONNULL(1);
+
+/* For rebuild callbacks only: record key as done with event id, created
+ * at `created` (seconds since the epoch), unless it is recorded done
+ * already. Not flushed: the open flushes after the rebuild. */
+int ph_dedup_restore(struct ph_dedup *dd, const char *key, const char *id,
+		     int64_t created, struct ph_error *err) PH_NONNULL(1, 2, 3);
 
 /* Remove an owned pending claim so a retry can deliver the event. */
 int ph_dedup_release(struct ph_dedup *dd, const char *key,

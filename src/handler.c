@@ -27,6 +27,7 @@
 #include "log.h"
 #include "provider.h"
 #include "quarantine.h"
+#include "reindex.h"
 
 #define RETRY_AFTER_S 30
 /* Direct mode ("sink": "nats"): each server gets this long to accept a
@@ -81,6 +82,7 @@ ph_context_init(struct ph_context *ctx, const char *config_path)
 void
 ph_context_clear(struct ph_context *ctx)
 {
+	ph_context_flush(ctx);
 	ph_dedup_close(&ctx->dedup);
 	ph_spool_close(&ctx->spool);
 	ph_nats_close(&ctx->nats);
@@ -102,8 +104,12 @@ storage_ready(struct ph_context *ctx, struct ph_error *err)
 	    (ret = ph_spool_open(ctx->cfg->spool_dir, &ctx->spool, err)) < 0)
 		return ret;
 	if (ctx->dedup == NULL) {
+		/* After a crash, records not yet flushed are put back from
+		 * the spool (dedup.h, rebuild). */
 		struct ph_dedup_options opt = {
 			.retention_days = ctx->cfg->dedup_retention_days,
+			.rebuild = ph_reindex_spool,
+			.rebuild_arg = ctx->spool,
 		};
 
 		ctx->dedup = ph_dedup_open(ctx->cfg->state_dir, &opt, err);
@@ -120,13 +126,16 @@ static void retry_release(struct ph_context *ctx);
 void
 ph_context_maintain(struct ph_context *ctx)
 {
-	uint64_t now = ph_now_monotonic_us();
+	uint64_t now = ph_now_monotonic_us(), due;
 	struct ph_error err;
 	long n;
 
 	if (ctx->dedup == NULL || ph_dedup_wedged())
 		return;
 	retry_release(ctx);
+	due = ph_context_flush_due(ctx);
+	if (due != 0 && due <= now)
+		ph_context_flush(ctx);
 	if ((ctx->last_maintain_us != 0 &&
 	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
 		return;
@@ -136,6 +145,31 @@ ph_context_maintain(struct ph_context *ctx)
 		ph_log_error("dedup purge failed: %s", err.msg);
 	else if (n > 0)
 		ph_log_info("dedup purge removed %ld expired records", n);
+}
+
+void
+ph_context_flush(struct ph_context *ctx)
+{
+	struct ph_error err;
+
+	if (ctx->dedup == NULL || ph_dedup_unflushed_since(ctx->dedup) == 0 ||
+	    ph_dedup_wedged())
+		return;
+	/* The events are durable in the spool: a failed flush only leaves
+	 * their records to the writeback or to the rebuild after a crash. */
+	if (ph_dedup_flush(ctx->dedup, &err) < 0)
+		ph_log_error("dedup log flush failed: %s", err.msg);
+}
+
+uint64_t
+ph_context_flush_due(const struct ph_context *ctx)
+{
+	uint64_t since;
+
+	if (ctx->dedup == NULL ||
+	    (since = ph_dedup_unflushed_since(ctx->dedup)) == 0)
+		return 0;
+	return since + PH_FLUSH_DELAY_US;
 }
 
 static void

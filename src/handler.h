@@ -43,4 +43,19 @@ void ph_handle(struct ph_context *ctx, struct ph_request *req);
  * process asks at most every few minutes). */
 void ph_context_maintain(struct ph_context *ctx);
 
+/* Group commit (README, "How a delivery becomes durable"): dedup commits
+ * are written, not flushed, and one flush of the log covers every commit
+ * made before it, by any process. ph_context_maintain() flushes once the
+ * oldest unflushed commit of this process is PH_FLUSH_DELAY_US old; a
+ * FastCGI worker waiting for its next request flushes when that time comes
+ * first (ph_context_flush_due()), and ph_context_clear() flushes before it
+ * closes. */
+#define PH_FLUSH_DELAY_US (1000ull * 1000)
+
+/* Flush now if this process has unflushed commits. */
+void ph_context_flush(struct ph_context *ctx);
+
+/* When a flush is due (ph_now_monotonic_us() time), or 0 for none. */
+uint64_t ph_context_flush_due(const struct ph_context *ctx);
+
 #endif

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
 
 #include "ids.h"
 
@@ -79,13 +78,13 @@ ph_ulid_generate(const struct timeval *now, char *out)
 		memcpy(rnd, ulid_last_rand, sizeof(rnd));
 		if (!rand_increment(rnd, sizeof(rnd))) {
 			if (ms == ULID_TIME_MAX ||
-			    RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			    ph_random(rnd, sizeof(rnd)) != 0) {
 				ret = -1;
 				goto out;
 			}
 			ms++;
 		}
-	} else if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+	} else if (ph_random(rnd, sizeof(rnd)) != 0) {
 		ret = -1;
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "quarantine.h"
+#include "reindex.h"
 #include "responder.h"
 #include "ship.h"
 #include "sign.h"
@@ -116,6 +117,27 @@ become_state_owner(const char *dir, bool must_exist)
 	return 0;
 }
 
+/* The rebuild of the dedup records after a system start (dedup.h), when
+ * an administrative command opens the database first: from the spool at
+ * arg if it can be read, else left to the next request (1). */
+static int
+admin_rebuild(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	struct ph_spool *spool;
+	struct ph_error serr;
+	int ret;
+
+	if (ph_spool_open(arg, &spool, &serr) < 0) {
+		fprintf(stderr, "payhook: the dedup records are rebuilt from "
+			"the spool at the next request, not now: %s\n",
+			serr.msg);
+		return 1;
+	}
+	ret = ph_reindex_spool(dd, spool, err);
+	ph_spool_close(&spool);
+	return ret;
+}
+
 static int
 dedup_command(const char *path, bool purge)
 {
@@ -132,6 +154,8 @@ dedup_command(const char *path, bool purge)
 		return 1;
 	}
 	opt.retention_days = cfg->dedup_retention_days;
+	opt.rebuild = admin_rebuild;
+	opt.rebuild_arg = cfg->spool_dir;
 	dd = ph_dedup_open(cfg->state_dir, &opt, &err);
 	if (dd == NULL) {
 		fprintf(stderr, "payhook: %s\n", err.msg);

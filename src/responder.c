@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <sys/epoll.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -160,6 +161,77 @@ fcgi_write(void *ctx, const void *buf, size_t len)
 	return FCGX_PutStr(buf, (int)len, r->out) == (int)len ? 0 : -1;
 }
 
+/* An epoll instance watching the listening socket with EPOLLEXCLUSIVE:
+ * a new connection wakes one waiting worker, not all of them (a poll()
+ * would wake every idle worker for each request). -1 until made, or when
+ * it cannot be. */
+static int idle_epfd = -1;
+static bool idle_epfd_tried;
+
+static int
+idle_wait_fd(int listen_fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+
+	if (idle_epfd_tried)
+		return idle_epfd;
+	idle_epfd_tried = true;
+	if ((idle_epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -1;
+	ev.data.fd = listen_fd;
+	if (epoll_ctl(idle_epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+		close(idle_epfd);
+		idle_epfd = -1;
+	}
+	return idle_epfd;
+}
+
+/* Wait up to ms for the next request: on a connection the web server kept
+ * open (FCGI_KEEP_CONN) if there is one, else on the listening socket.
+ * Returns > 0 when one is there, 0 at the time out, -1 with errno. */
+static int
+wait_request(const FCGX_Request *r, int listen_fd, int ms)
+{
+	struct pollfd pfd = { .fd = r->ipcFd, .events = POLLIN };
+	struct epoll_event ev;
+	int epfd;
+
+	if (r->ipcFd >= 0)
+		return poll(&pfd, 1, ms);
+	if ((epfd = idle_wait_fd(listen_fd)) >= 0)
+		return epoll_wait(epfd, &ev, 1, ms);
+	pfd.fd = listen_fd;
+	return poll(&pfd, 1, ms);
+}
+
+/*
+ * Between requests, with dedup commits not yet flushed (handler.h, group
+ * commit): wait for the next request until the flush comes due, and flush
+ * then. Under load the next request comes first, and a later one's
+ * ph_context_maintain() flushes: one flush covers many commits. A stop
+ * signal ends the wait; ph_context_clear() flushes on the way out.
+ */
+static void
+flush_when_idle(struct ph_context *ctx, const FCGX_Request *r, int listen_fd)
+{
+	uint64_t due, now;
+	int n;
+
+	while ((due = ph_context_flush_due(ctx)) != 0 && !stop_requested) {
+		now = ph_now_monotonic_us();
+		if (now < due) {
+			n = wait_request(r, listen_fd,
+					 (int)((due - now + 999) / 1000));
+			if (n > 0)
+				return;
+			if (n < 0 && errno == EINTR)
+				continue;
+		}
+		ph_context_flush(ctx);
+		return;
+	}
+}
+
 int
 ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		  unsigned long max_requests)
@@ -182,6 +254,8 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		struct ph_request req;
 		sigset_t old;
 
+		flush_when_idle(ctx, &r, listen_fd);
+		exit_if_wedged(served);
 		/* Signals stay deliverable while waiting here: that is how
 		 * a stop ends the wait. One that lands while libfcgi reads
 		 * the parameters (the short stretch after its accept())
@@ -210,6 +284,10 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 	if (ph_dedup_wedged())
 		exit_wedged(served);
 	FCGX_Free(&r, 1);
+	if (idle_epfd >= 0)
+		close(idle_epfd);
+	idle_epfd = -1;
+	idle_epfd_tried = false;
 	return ret;
 }
 

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "ids.h"
+#include "log.h"
 #include "spool.h"
 
 struct ph_spool {
@@ -328,4 +330,67 @@ fail_open:
 fail:
 	unlinkat(sp->tmpfd, name, 0);
 	return -1;
+}
+
+/* ph_spool_scan() over one subdirectory. */
+static int
+scan_sub(struct ph_spool *sp, const char *sub, ph_spool_visit_fn visit,
+	 void *arg, struct ph_error *err)
+{
+	char shown[4096], *path, *data;
+	struct dirent *de;
+	struct ph_error ferr;
+	struct stat st;
+	size_t len;
+	DIR *d;
+	int fd, ret = 0;
+
+	snprintf(shown, sizeof(shown), "%s/%s", sp->dir, sub);
+	fd = ph_spool_open_dir(sp->dirfd, sub, shown, false, NULL, err);
+	if (fd < 0)
+		return fd;
+	if ((d = fdopendir(fd)) == NULL) {
+		ret = ph_error_set(err, "opendir(%s) failed: %s", shown,
+				   strerror(errno));
+		close(fd);
+		return ret;
+	}
+	while (ret == 0 && (errno = 0, de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		/* Judged by the name: a symlink planted here is not read. */
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		path = ph_xasprintf("%s/%s", shown, de->d_name);
+		if (ph_read_file_stat(path, PH_SPOOL_SCAN_MAX, &data, &len,
+				      &st, &ferr) == 0) {
+			ret = visit(arg, sub, de->d_name, data, len, &st, err);
+			free(data);
+		} else if (fstatat(fd, de->d_name, &st,
+				   AT_SYMLINK_NOFOLLOW) == 0) {
+			/* Not merely taken by a consumer meanwhile. */
+			ph_log_warn("spool scan: skipping %s: %s", path,
+				    ferr.msg);
+		}
+		free(path);
+	}
+	if (ret == 0 && de == NULL && errno != 0)
+		ret = ph_error_set(err, "readdir(%s) failed: %s", shown,
+				   strerror(errno));
+	closedir(d);
+	return ret;
+}
+
+int
+ph_spool_scan(struct ph_spool *sp, ph_spool_visit_fn visit, void *arg,
+	      struct ph_error *err)
+{
+	int ret;
+
+	if ((ret = spool_follow(sp, err)) < 0)
+		return ret;
+	if ((ret = scan_sub(sp, "new", visit, arg, err)) < 0)
+		return ret;
+	return scan_sub(sp, "cur", visit, arg, err);
 }

@@ -63,4 +63,21 @@ int ph_spool_deliver(struct ph_spool *sp, const struct timeval *received,
 		     const char *id, const void *data, size_t len,
 		     char *name_r, struct ph_error *err) PH_NONNULL(1, 2, 3, 4);
 
+/* ph_spool_scan()'s visitor: one event file, name in sub ("new" or
+ * "cur"), its bytes (NUL-terminated, len not counting the NUL) and stat.
+ * Returns 0 to go on, -1 (err set) to stop the scan. */
+typedef int (*ph_spool_visit_fn)(void *arg, const char *sub, const char *name,
+				 const char *data, size_t len,
+				 const struct stat *st, struct ph_error *err);
+
+/* Read every event file still in new/, then in cur/, and pass it to visit:
+ * regular files whose names do not start with a dot, up to
+ * PH_SPOOL_SCAN_MAX bytes (a larger one is logged and skipped). A file
+ * that a consumer moves or removes meanwhile is skipped; moved from new/
+ * to cur/, it is seen there. Returns 0, -1 or PH_SPOOL_UNSAFE (err set),
+ * or visit's -1. */
+#define PH_SPOOL_SCAN_MAX (64u * 1024 * 1024)
+int ph_spool_scan(struct ph_spool *sp, ph_spool_visit_fn visit, void *arg,
+		  struct ph_error *err) PH_NONNULL(1, 2);
+
 #endif

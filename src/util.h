@@ -95,6 +95,12 @@ char *ph_utf8_lossy(const void *s, size_t len, size_t *out_len_r)
 /* ASCII case-insensitive equality. */
 bool ph_strcaseeq(const char *a, const char *b);
 
+/* Fill buf with len bytes from the kernel's random generator (getrandom(2),
+ * which waits only until the generator is first seeded after boot). No
+ * user-space generator to instantiate: a CGI process's ids and keys cost
+ * one system call. Returns 0, or -1 with errno set. */
+int ph_random(void *buf, size_t len);
+
 /* Monotonic clock in microseconds, for measuring elapsed time. */
 uint64_t ph_now_monotonic_us(void);
 

@@ -11,7 +11,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "util.h"
 #include "verify.h"
@@ -139,7 +138,7 @@ static pthread_once_t equal_key_once = PTHREAD_ONCE_INIT;
 static void
 equal_key_init(void)
 {
-	equal_key_ok = RAND_bytes(equal_key, sizeof(equal_key)) == 1;
+	equal_key_ok = ph_random(equal_key, sizeof(equal_key)) == 0;
 }
 
 bool

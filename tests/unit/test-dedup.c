@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1043,20 +1044,37 @@ test_dedup_records(void)
 	free(dir);
 }
 
-/* Berkeley DB's fsync, replaced in a child: the process dies inside the
- * log flush, holding the log's flush mutex, as a worker SIGKILLed (or
- * OOM-killed) at that moment would. The mutex is not robust, so whoever
- * flushes the log next waits for it for ever. */
-static int
-fsync_and_die(int fd)
+/* Berkeley DB's write and pwrite, replaced in a child: the process dies
+ * inside the log write of a commit, holding the log region's mutex, as a
+ * worker SIGKILLed (or OOM-killed) at that moment would. The mutex is not
+ * robust, so whoever writes the log next (every transaction) waits for it
+ * for ever. */
+static ssize_t
+write_and_die(int fd, const void *buf, size_t len)
 {
 	(void)fd;
+	(void)buf;
+	(void)len;
 	(void)kill(getpid(), SIGKILL);
-	return 0;
+	return -1;
+}
+
+static ssize_t
+pwrite_and_die(int fd, const void *buf, size_t len, off_t off)
+{
+	(void)off;
+	return write_and_die(fd, buf, len);
+}
+
+static void
+die_in_next_write(void)
+{
+	db_env_set_func_write(write_and_die);
+	db_env_set_func_pwrite(pwrite_and_die);
 }
 
 int
-test_dedup_die_in_log_flush(const char *dir)
+test_dedup_die_in_log_write(const char *dir)
 {
 	struct ph_dedup_options opt = { 0 };
 	struct ph_error err = { "" };
@@ -1064,7 +1082,7 @@ test_dedup_die_in_log_flush(const char *dir)
 	char key[64];
 
 	if (dd == NULL) {
-		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		fprintf(stderr, "die-in-log-write: %s\n", err.msg);
 		return 1;
 	}
 	/* Records between the key below and the ones the tests deliver
@@ -1074,17 +1092,17 @@ test_dedup_die_in_log_flush(const char *dir)
 		snprintf(key, sizeof(key), "m-fill:%04d", i);
 		if (ph_dedup_put_raw(dd, key, true, 0, time(NULL), ID_A,
 				     &err) != 0) {
-			fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+			fprintf(stderr, "die-in-log-write: %s\n", err.msg);
 			return 1;
 		}
 	}
 	if (ph_dedup_claim(dd, "a-killer", NULL, &err) != PH_CLAIM_OWNED) {
-		fprintf(stderr, "die-in-log-flush: %s\n", err.msg);
+		fprintf(stderr, "die-in-log-write: %s\n", err.msg);
 		return 1;
 	}
-	db_env_set_func_fsync(fsync_and_die);
+	die_in_next_write();
 	(void)ph_dedup_commit(dd, "a-killer", ID_B, &err);
-	fprintf(stderr, "die-in-log-flush: the commit did not flush: %s\n",
+	fprintf(stderr, "die-in-log-write: the commit did not write: %s\n",
 		err.msg);
 	return 1;
 }
@@ -1190,7 +1208,7 @@ test_dedup_wedged(void)
 		    ph_dedup_claim(dd, "test:a-killer", NULL, &err) !=
 		    PH_CLAIM_OWNED)
 			_exit(1);
-		db_env_set_func_fsync(fsync_and_die);
+		die_in_next_write();
 		(void)ph_dedup_commit(dd, "test:a-killer", ID_B, &err);
 		_exit(2);
 	}
@@ -1714,6 +1732,129 @@ test_dedup_logs(void)
 	free(dir);
 }
 
+
+/* The rebuild callback of test_dedup_rebuild(): counts its calls, puts
+ * back one record (the spool's, in payhook), and fails when asked. */
+struct rebuild_probe {
+	unsigned calls;
+	bool fail;
+	bool not_now;		/* answer 1: leave it to the next open */
+	bool lock_held;		/* dedup.lock was exclusive during the call */
+	const char *dir;
+};
+
+static int
+rebuild_probe(struct ph_dedup *dd, void *arg, struct ph_error *err)
+{
+	struct rebuild_probe *rp = arg;
+	char *lock = ph_xasprintf("%s/dedup.lock", rp->dir);
+	int fd = open(lock, O_RDONLY | O_CLOEXEC);
+
+	rp->calls++;
+	/* Another open file description cannot share it meanwhile. */
+	rp->lock_held = fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+			errno == EWOULDBLOCK;
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	if (rp->fail)
+		return ph_error_set(err, "rebuild failed on purpose");
+	if (rp->not_now)
+		return 1;
+	return ph_dedup_restore(dd, "test:spooled", ID_A, (int64_t)time(NULL),
+				err);
+}
+
+static void
+test_dedup_rebuild(void)
+{
+	static const char other_boot[] =
+		"00000000-0000-0000-0000-000000000000\n";
+	char *dir = test_dir("boot-rebuild"), *lock = NULL;
+	struct rebuild_probe rp = { .dir = dir };
+	struct ph_dedup_options opt = {
+		.rebuild = rebuild_probe,
+		.rebuild_arg = &rp,
+	};
+	struct ph_error err = { "" };
+	char id[PH_ULID_LEN + 1];
+	struct ph_dedup *dd;
+	int fd;
+
+	test_begin("dedup: a fresh start rebuilds under the lock, once a "
+		   "boot; commits wait for a flush");
+	if (access("/proc/sys/kernel/random/boot_id", R_OK) != 0) {
+		printf("# no boot id: skipped\n");
+		test_end();
+		free(dir);
+		return;
+	}
+	/* A new environment is a fresh start. */
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 1 && rp.lock_held);
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:spooled", id, &err) ==
+		    PH_CLAIM_DUPLICATE && strcmp(id, ID_A) == 0);
+	/* A restore keeps a record that is done already. */
+	test_assert(dd != NULL &&
+		    ph_dedup_restore(dd, "test:spooled", ID_B, 0, &err) == 0 &&
+		    ph_dedup_claim(dd, "test:spooled", id, &err) ==
+		    PH_CLAIM_DUPLICATE && strcmp(id, ID_A) == 0);
+	/* Commits are written, and flushed by ph_dedup_flush(). */
+	test_assert(dd != NULL && ph_dedup_unflushed_since(dd) == 0);
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:new", NULL, &err) ==
+		    PH_CLAIM_OWNED &&
+		    ph_dedup_commit(dd, "test:new", ID_B, &err) == 0 &&
+		    ph_dedup_unflushed_since(dd) != 0 &&
+		    ph_dedup_flush(dd, &err) == 0 &&
+		    ph_dedup_unflushed_since(dd) == 0);
+	ph_dedup_close(&dd);
+	/* The same boot: no rebuild. */
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 1);
+	ph_dedup_close(&dd);
+	/* Another boot: a rebuild; when it fails the open fails and
+	 * records nothing, so the next open rebuilds again. */
+	lock = ph_xasprintf("%s/dedup.lock", dir);
+	fd = open(lock, O_WRONLY | O_TRUNC);
+	test_assert(fd >= 0 && write(fd, other_boot, sizeof(other_boot) - 1)
+		    == (ssize_t)sizeof(other_boot) - 1 && close(fd) == 0);
+	rp.fail = true;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd == NULL && rp.calls == 2 &&
+		    strstr(err.msg, "on purpose") != NULL);
+	ph_dedup_close(&dd);
+	rp.fail = false;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 3 && rp.lock_held);
+	test_assert(dd != NULL &&
+		    ph_dedup_claim(dd, "test:new", id, &err) ==
+		    PH_CLAIM_DUPLICATE && strcmp(id, ID_B) == 0);
+	ph_dedup_close(&dd);
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 3);
+	ph_dedup_close(&dd);
+	/* "Not now": the open succeeds and the next one rebuilds. */
+	fd = open(lock, O_WRONLY | O_TRUNC);
+	test_assert(fd >= 0 && write(fd, other_boot, sizeof(other_boot) - 1)
+		    == (ssize_t)sizeof(other_boot) - 1 && close(fd) == 0);
+	rp.not_now = true;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 4);
+	ph_dedup_close(&dd);
+	rp.not_now = false;
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 5);
+	ph_dedup_close(&dd);
+	dd = ph_dedup_open(dir, &opt, &err);
+	test_assert(dd != NULL && rp.calls == 5);
+	ph_dedup_close(&dd);
+	test_end();
+	free(lock);
+	free(dir);
+}
+
 void
 test_dedup(void)
 {
@@ -1732,6 +1873,7 @@ test_dedup(void)
 	test_dedup_storm();
 	test_dedup_churn();
 	test_dedup_reboot();
+	test_dedup_rebuild();
 	test_dedup_purge();
 	test_dedup_logs();
 }

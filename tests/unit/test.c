@@ -3,9 +3,9 @@
  * Copyright (c) 2026 the payhook authors. MIT licence, see COPYING.
  *
  * Usage: unit [--match SUBSTRING]
- *        unit --die-in-log-flush STATE_DIR
+ *        unit --die-in-log-write STATE_DIR
  * The second form is a fault helper for the integration tests (see
- * test_dedup_die_in_log_flush()), in this test-only binary so that no
+ * test_dedup_die_in_log_write()), in this test-only binary so that no
  * such switch exists in payhook itself.
  */
 #include "config.h"
@@ -100,8 +100,8 @@ main(int argc, char **argv)
 {
 	const char *match = NULL;
 
-	if (argc == 3 && strcmp(argv[1], "--die-in-log-flush") == 0)
-		return test_dedup_die_in_log_flush(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--die-in-log-write") == 0)
+		return test_dedup_die_in_log_write(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "--match") == 0)
 		match = argv[2];
 	else if (argc != 1) {

@@ -30,7 +30,7 @@ const char *test_tmpdir(void);
 /* Fault helper (test-dedup.c): join the dedup environment in dir, add
  * records, then die by SIGKILL inside a log flush, holding its mutex.
  * Returns (an exit code) only if that failed. */
-int test_dedup_die_in_log_flush(const char *dir);
+int test_dedup_die_in_log_write(const char *dir);
 
 #define test_assert(expr) test_assert_at(!!(expr), #expr, __FILE__, __LINE__, -1)
 /* Name the table row that failed. */
