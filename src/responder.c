@@ -255,7 +255,8 @@ ph_responder_fcgi(struct ph_context *ctx, int listen_fd,
 		sigset_t old;
 
 		flush_when_idle(ctx, &r, listen_fd);
-		exit_if_wedged(served);
+		if (ph_dedup_wedged())	/* the flush overran */
+			drain_or_exit_wedged(listen_fd, served);
 		/* Signals stay deliverable while waiting here: that is how
 		 * a stop ends the wait. One that lands while libfcgi reads
 		 * the parameters (the short stretch after its accept())
