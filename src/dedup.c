@@ -109,6 +109,7 @@
 #define PURGE_INTERVAL_S	3600
 #define PURGE_BATCH		100
 #define PURGE_SCAN		1000
+#define PURGE_SLICE_MS		100	/* default purge_slice_ms */
 
 /* Record value, big-endian. Version 1, 51 bytes:
  *   0 version, 1 state, 2-3 zero, 4-7 owner pid, 8-15 time (s since the
@@ -148,6 +149,9 @@ struct rec {
 	char id[ID_SIZE];
 };
 
+struct purge_ctx;
+static void purge_end(struct ph_dedup *dd);
+
 struct ph_dedup {
 	char *dir;
 	char *db_path;			/* for messages */
@@ -179,6 +183,7 @@ struct ph_dedup {
 	 * record in it once the rebuild succeeded. */
 	bool rebuild_wanted;
 	int rebuild_fd;
+	struct purge_ctx *purge;	/* a purge under way, owned; or NULL */
 	char rebuild_boot_id[BOOT_ID_LEN + 1];
 };
 
@@ -1331,6 +1336,8 @@ ph_dedup_open(const char *state_dir, const struct ph_dedup_options *opt,
 		dd->opt.retention_days = DEFAULT_RETENTION_D;
 	if (dd->opt.watchdog_ms == 0)
 		dd->opt.watchdog_ms = WATCHDOG_MS;
+	if (dd->opt.purge_slice_ms == 0)
+		dd->opt.purge_slice_ms = PURGE_SLICE_MS;
 	dd->pid = getpid();
 	dd->start = proc_start_time(dd->pid);
 	dd->opfd = -1;
@@ -1384,6 +1391,7 @@ ph_dedup_close(struct ph_dedup **ddp)
 		retired[n_retired++] = dd->opening;
 	if (dd->opfd >= 0)
 		(void)close(dd->opfd);
+	purge_end(dd);
 	free(dd->dir);
 	free(dd->db_path);
 	free(dd);
@@ -1930,6 +1938,7 @@ struct purge_ctx {
 	int64_t live_cutoff;	/* and pending ones of live owners before */
 	struct scan scan;
 	long batch_deleted;
+	long total;		/* deleted so far by this purge */
 };
 
 static int
@@ -2023,43 +2032,68 @@ struct purge_call {
 	long total;
 };
 
+static void
+purge_end(struct ph_dedup *dd)
+{
+	if (dd->purge == NULL)
+		return;
+	scan_free(&dd->purge->scan);
+	free(dd->purge);
+	dd->purge = NULL;
+}
+
 static int
 purge_body(struct ph_dedup *dd, void *arg, struct ph_error *err)
 {
 	struct purge_call *call = arg;
-	bool force = call->force;
-	struct purge_ctx pc;
-	long total = 0;
+	uint64_t end_us = ph_now_monotonic_us() +
+			  (uint64_t)dd->opt.purge_slice_ms * 1000;
+	struct purge_ctx *pc;
 
 	if (handle_check(dd, err) != 0)
 		return -1;
-	memset(&pc, 0, sizeof(pc));
-	pc.force = force;
-	pc.now = now_s();
-	pc.done_cutoff = pc.now - (int64_t)dd->opt.retention_days * 86400;
-	pc.pending_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s + 1;
-	pc.live_cutoff = pc.now - (int64_t)dd->opt.claim_timeout_s *
-			 LIVE_TAKEOVER_FACTOR + 1;
-	/* Check and stamp in one transaction: one purger per hour. */
-	if (run_txn(dd, purge_meta_txn, &pc, DB_TXN_WRITE_NOSYNC, err) != 0)
-		return -1;
-	if (pc.skip)
-		return 0;
+	if (call->force)
+		purge_end(dd);	/* starts over, and runs to the end */
+	if (dd->purge == NULL) {
+		pc = dd->purge = ph_xcalloc(1, sizeof(*pc));
+		pc->force = call->force;
+		pc->now = now_s();
+		pc->done_cutoff = pc->now -
+				  (int64_t)dd->opt.retention_days * 86400;
+		pc->pending_cutoff = pc->now -
+				     (int64_t)dd->opt.claim_timeout_s + 1;
+		pc->live_cutoff = pc->now - (int64_t)dd->opt.claim_timeout_s *
+				  LIVE_TAKEOVER_FACTOR + 1;
+		/* Check and stamp in one transaction: one purger per hour. */
+		if (run_txn(dd, purge_meta_txn, pc, DB_TXN_WRITE_NOSYNC,
+			    err) != 0) {
+			purge_end(dd);
+			return -1;
+		}
+		if (pc->skip) {
+			purge_end(dd);
+			return 0;
+		}
+	}
+	pc = dd->purge;
 	/* Small transactions keep locks short; a lost delete is redone by
 	 * the next purge, so none of them syncs. */
 	do {
-		if (run_txn(dd, purge_batch_txn, &pc, DB_TXN_WRITE_NOSYNC,
+		if (run_txn(dd, purge_batch_txn, pc, DB_TXN_WRITE_NOSYNC,
 			    err) != 0) {
-			total = -1;
-			break;
+			purge_end(dd);
+			return -1;
 		}
-		total += pc.batch_deleted;
-	} while (scan_advance(&pc.scan));
-	scan_free(&pc.scan);
-	if (total > 0)
-		checkpoint(dd);
-	call->total = total;
-	return total < 0 ? -1 : 0;
+		pc->total += pc->batch_deleted;
+		if (!scan_advance(&pc->scan)) {
+			if (pc->total > 0)
+				checkpoint(dd);
+			call->total = pc->total;
+			purge_end(dd);
+			return 0;
+		}
+	} while (call->force || ph_now_monotonic_us() < end_us);
+	return 0;
 }
 
 long
@@ -2068,6 +2102,12 @@ ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	struct purge_call call = { force, 0 };
 
 	return watched(dd, purge_body, &call, err) != 0 ? -1 : call.total;
+}
+
+bool
+ph_dedup_purging(const struct ph_dedup *dd)
+{
+	return dd->purge != NULL;
 }
 
 struct count_ctx {

@@ -77,6 +77,9 @@ struct ph_dedup_options {
 	 */
 	int (*rebuild)(struct ph_dedup *dd, void *arg, struct ph_error *err);
 	void *rebuild_arg;
+	/* How long one unforced ph_dedup_purge() call may work; 0 means
+	 * 100 ms. */
+	unsigned purge_slice_ms;
 };
 
 /* Open (creating if needed, mode 0600 files in a 0700 directory) the
@@ -136,11 +139,20 @@ int ph_dedup_restore(struct ph_dedup *dd, const char *key, const char *id,
 int ph_dedup_release(struct ph_dedup *dd, const char *key,
 		     struct ph_error *err) PH_NONNULL(1, 2);
 
-/* Delete records older than the retention, in small transactions; at most
- * once per hour across all processes unless force. Returns the number of
- * records deleted, or -1. */
+/* Delete records older than the retention, in small transactions; a purge
+ * starts at most once per hour across all processes unless force. A
+ * forced purge runs to its end. An unforced one works for purge_slice_ms
+ * at most, so that a worker that purges between requests keeps answering
+ * (a purge of 10 M records reads them all, for about a minute); the next
+ * call goes on where it stopped, and ph_dedup_purging() says whether one
+ * is under way. Returns the number of records the purge deleted once it
+ * has ended in this call, 0 while it goes on or when none was due, or -1
+ * (the purge is then abandoned; the next hour's starts again). */
 long ph_dedup_purge(struct ph_dedup *dd, bool force, struct ph_error *err)
 	PH_NONNULL(1);
+
+/* True while a purge started by this handle has work left. */
+bool ph_dedup_purging(const struct ph_dedup *dd) PH_NONNULL(1);
 
 /*
  * Whether this process must stop: a stretch of Berkeley DB calls overran

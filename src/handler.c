@@ -136,8 +136,10 @@ ph_context_maintain(struct ph_context *ctx)
 	due = ph_context_flush_due(ctx);
 	if (due != 0 && due <= now)
 		ph_context_flush(ctx);
-	if ((ctx->last_maintain_us != 0 &&
-	     now - ctx->last_maintain_us < MAINTAIN_EVERY_US))
+	/* A purge under way goes on after every request, a slice at a time
+	 * (ph_dedup_purge), until it ends. */
+	if (!ph_dedup_purging(ctx->dedup) && ctx->last_maintain_us != 0 &&
+	    now - ctx->last_maintain_us < MAINTAIN_EVERY_US)
 		return;
 	ctx->last_maintain_us = now;
 	n = ph_dedup_purge(ctx->dedup, false, &err);

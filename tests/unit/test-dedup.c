@@ -1627,6 +1627,46 @@ test_dedup_purge(void)
 	test_assert(ph_dedup_count(dd, &err) == 1052);
 	test_end();
 
+	test_begin("dedup: an unforced purge works in slices");
+	{
+		struct ph_dedup_options sliced = opt;
+		char *dir4 = test_dir("purge4");
+		struct ph_dedup *d4;
+		long n = 0, calls = 0;
+
+		sliced.purge_slice_ms = 1;
+		d4 = ph_dedup_open(dir4, &sliced, &err);
+		test_assert(d4 != NULL);
+		for (int i = 0; d4 != NULL && i < 5000; i++) {
+			snprintf(key, sizeof(key), "test:old:%05d", i);
+			ok |= ph_dedup_put_raw(d4, key, true, 0,
+					       now - 31 * DAY, ID_A, &err);
+		}
+		ok |= ph_dedup_put_raw(d4, "test:z-new", true, 0,
+				       now - DAY, ID_A, &err);
+		test_assert(ok == 0);
+		test_assert(!ph_dedup_purging(d4));
+		/* Each slice ends after its first batch (1000 records
+		 * scanned): the purge takes several calls, and only the
+		 * last one returns its count. */
+		do {
+			n = ph_dedup_purge(d4, false, &err);
+			calls++;
+			if (ph_dedup_purging(d4))
+				test_assert(n == 0);
+		} while (n == 0 && ph_dedup_purging(d4) && calls < 100);
+		test_assert(n == 5000);
+		test_assert(calls >= 5);
+		test_assert(!ph_dedup_purging(d4));
+		test_assert(ph_dedup_count(d4, &err) == 1);
+		/* Stamped when it started: the next is an hour away. */
+		test_assert(ph_dedup_purge(d4, false, &err) == 0);
+		test_assert(!ph_dedup_purging(d4));
+		ph_dedup_close(&d4);
+		free(dir4);
+	}
+	test_end();
+
 	test_begin("dedup: purge runs at most hourly unless forced");
 	test_assert(ph_dedup_put_raw(dd, "test:a-old:late", true, 0,
 				     now - 31 * DAY, ID_A, &err) == 0);
