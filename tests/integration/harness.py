@@ -34,6 +34,7 @@ TEST_USER = "payhook-test"
 IS_ROOT = os.geteuid() == 0
 # The unit test binary of the build under test (run.py sets it).
 UNIT_BINARY = None
+NATS_DUMP = None        # tests/nats/nats-dump of the build under test
 
 # Crockford base32, 26 characters, the first one at most '7' (48-bit time).
 ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")

@@ -98,8 +98,10 @@ def main():
     harness.ensure_test_user()
     # The unit test binary of the same build has fault helpers some tests
     # run (test_dedup_faults.py); it travels with a copy of payhook.
-    harness.UNIT_BINARY = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(payhook))), "tests", "unit", "unit")
+    builddir = os.path.dirname(os.path.dirname(os.path.abspath(payhook)))
+    harness.UNIT_BINARY = os.path.join(builddir, "tests", "unit", "unit")
+    # So does the NATS stream reader of test_nats.py.
+    harness.NATS_DUMP = os.path.join(builddir, "tests", "nats", "nats-dump")
     bindir = None
     if (harness.IS_ROOT and subprocess.run(harness.as_test_user(
             ["test", "-x", payhook])).returncode != 0) or \
@@ -114,6 +116,10 @@ def main():
         if os.access(harness.UNIT_BINARY, os.X_OK):
             shutil.copy2(harness.UNIT_BINARY, os.path.join(bindir, "unit"))
             harness.UNIT_BINARY = os.path.join(bindir, "unit")
+        if os.access(harness.NATS_DUMP, os.X_OK):
+            shutil.copy2(harness.NATS_DUMP, os.path.join(bindir,
+                                                         "nats-dump"))
+            harness.NATS_DUMP = os.path.join(bindir, "nats-dump")
         harness.note("testing a copy of the binary: %s" % payhook)
 
     sys.stdout.reconfigure(line_buffering=True)

@@ -17,7 +17,8 @@ import subprocess
 import threading
 import time
 
-from harness import (Skip, accepted_id, as_test_user, body_of, check,
+import harness
+from harness import (Failure, Skip, accepted_id, as_test_user, body_of, check,
                      check_duplicate, check_error, eq, free_port, kill_left, ngn_payload,
                      note, read_text, scan_sanitizer)
 
@@ -25,10 +26,17 @@ STREAM = "PAYHOOK"
 
 
 def dump_tool(ctx):
-    path = os.path.join(os.path.dirname(os.path.dirname(ctx.payhook)),
-                        "tests", "nats", "nats-dump")
-    if not os.path.exists(path):
-        raise Skip("payhook was built without NATS (no %s)" % path)
+    path = harness.NATS_DUMP
+    if path is None or not os.access(path, os.X_OK):
+        # Only a build without NATS may lack it: payhook ship says so
+        # before it reads any configuration.
+        p = subprocess.run([ctx.payhook, "ship", "--once"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        if b"built without NATS support" in p.stderr:
+            raise Skip("payhook was built without NATS")
+        raise Failure("payhook was built with NATS, but its stream reader "
+                      "%s is missing (make tests/nats/nats-dump)" % path)
     if not os.path.exists("/usr/sbin/nats-server") and \
             subprocess.run(["sh", "-c", "command -v nats-server"],
                            stdout=subprocess.DEVNULL).returncode != 0:

@@ -255,6 +255,12 @@ def test_deb_package(ctx):
             eq(oct(stat.S_IMODE(st.st_mode)), oct(0o700), d + " mode")
         check(not os.path.exists("/etc/payhook"),
               "the package installed a live configuration in /etc/payhook")
+        drain_ex = "/usr/share/doc/payhook/examples/drain"
+        eq(sorted(os.listdir(drain_ex)), sorted(os.listdir(
+            os.path.join(REPO, "examples"))), "drain examples")
+        for name in os.listdir(drain_ex):
+            eq(oct(stat.S_IMODE(os.stat(os.path.join(drain_ex, name))
+                                .st_mode)), oct(0o644), name + " mode")
 
         # The unit: systemd accepts it, and without a configuration its
         # first ExecStartPre refuses in one line.
