@@ -543,13 +543,18 @@ load_nats(struct ph_config *cfg, struct json_object *root,
 	if (json_object_object_get_ex(root, "nats", &v))
 		(void)ph_nats_config_load(v, &cfg->nats, f);
 	for (size_t i = 0; i < cfg->n_routes; i++) {
-		/* <prefix>.failed.> holds drain --nats's dead letters. */
+		/* <prefix>.failed.> holds drain --nats's dead letters, which
+		 * drain --nats does not run: a route whose first subject token
+		 * is "failed" ("failed", "failed.eu") would have its events
+		 * taken for dead letters. */
 		if (v != NULL && cfg->routes[i].name != NULL &&
-		    strcmp(cfg->routes[i].name, "failed") == 0)
+		    (strcmp(cfg->routes[i].name, "failed") == 0 ||
+		     strncmp(cfg->routes[i].name, "failed.", 7) == 0))
 			key_fault(f, ph_route_where(&cfg->routes[i], where,
 						    sizeof(where)), "name",
 				  "'failed' is reserved when there is a "
-				  "\"nats\" object (its dead letters)");
+				  "\"nats\" object (its dead letters), as "
+				  "a first dot-separated part too");
 		if (cfg->routes[i].sink_nats && !json_object_object_get_ex(
 		    root, "nats", NULL))
 			key_fault(f, ph_route_where(&cfg->routes[i], where,

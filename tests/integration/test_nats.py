@@ -297,7 +297,12 @@ def test_nats_config_faults(ctx):
          "the top-level \"nats\" object", None),
         ({"name": "failed"}, "route 'failed' (#1): key 'name': 'failed' "
          "is reserved when there is a \"nats\" object (its dead "
-         "letters)", base),
+         "letters), as a first dot-separated part too", base),
+        # Its events would be published under <prefix>.failed.eu... and
+        # acked unrun by drain --nats as dead letters.
+        ({"name": "failed.eu"}, "route 'failed.eu' (#1): key 'name': "
+         "'failed' is reserved when there is a \"nats\" object (its "
+         "dead letters), as a first dot-separated part too", base),
     ]
     for i, (kw, fault, n) in enumerate(route_faults):
         top = {"nats": n} if n is not None else {}
