@@ -176,12 +176,14 @@ def nats_object(cluster, **kw):
     return obj
 
 
-class Ship:
-    """A long-running "payhook ship" as the test user."""
+class Background:
+    """A long-running payhook command (args after "payhook") as the test
+    user, its output in a log that joins the test's stderr texts; stopped
+    by SIGTERM, by PID, at the latest in the test's cleanup."""
 
-    def __init__(self, ctx, config, name):
+    def __init__(self, ctx, args, log_name):
         self.ctx = ctx
-        self.log = ctx.path(name + "-ship.log")
+        self.log = ctx.path(log_name)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if os.environ.get(k):
@@ -189,7 +191,7 @@ class Ship:
         f = open(self.log, "ab")
         try:
             self.proc = subprocess.Popen(
-                as_test_user([ctx.payhook, "ship", "--config", config]),
+                as_test_user([ctx.payhook] + args),
                 stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
         finally:
             f.close()
@@ -207,6 +209,14 @@ class Ship:
         if text not in self.ctx.stderr_texts:
             self.ctx.stderr_texts.append(text)
         return self.proc.returncode
+
+
+class Ship(Background):
+    """A long-running "payhook ship" as the test user."""
+
+    def __init__(self, ctx, config, name):
+        super().__init__(ctx, ["ship", "--config", config],
+                         name + "-ship.log")
 
 
 def host(ctx, name, cluster, sink=None, procs=2):
@@ -727,37 +737,11 @@ def test_nats_drain(ctx):
 test_nats_drain.timeout = 120
 
 
-class Drain:
+class Drain(Background):
     """A long-running "payhook drain --nats" as the test user."""
 
     def __init__(self, ctx, config, job, name):
-        self.ctx = ctx
-        self.log = ctx.path(name + "-drain.log")
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-            if os.environ.get(k):
-                env[k] = os.environ[k]
-        f = open(self.log, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                as_test_user([ctx.payhook, "drain", "--nats", "--exec", job,
+        super().__init__(ctx, ["drain", "--nats", "--exec", job,
                               "--config", config, "--retry-min", "1",
                               "--retry-max", "1", "--max-attempts", "3",
-                              "--timeout", "90"]),
-                stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
-        finally:
-            f.close()
-        ctx.cleanups.append(self.stop)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                kill_left([self.proc.pid])
-                self.proc.wait()
-        text = read_text(self.log)
-        if text not in self.ctx.stderr_texts:
-            self.ctx.stderr_texts.append(text)
-        return self.proc.returncode
+                              "--timeout", "90"], name + "-drain.log")
